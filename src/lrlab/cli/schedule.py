@@ -1,0 +1,151 @@
+"""``lrlab schedule show|compare``: look at schedules as tables, JSON and plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from lrlab.cli.common import console, parse_int_list, print_json
+from lrlab.errors import InputError
+from lrlab.schedules import Schedule, load
+
+SPEC_HELP = "A schedule spec (e.g. 'cosine:peak=1e-3,warmup=100,total=1000,final=1e-4') or a step,lr CSV file."
+TABLE_ROWS = 12  # evenly spaced rows added to the phase boundaries in the default table
+
+schedule_app = typer.Typer(help="Show, compare and plot learning-rate schedules.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(schedule_app, name="schedule")
+
+
+def _length(schedules: list[Schedule], steps: int | None) -> int:
+    """--steps if given, else the longest schedule's total; an unbounded schedule needs --steps."""
+    if steps is not None:
+        if steps < 1:
+            raise InputError(f"--steps must be >= 1, got {steps}")
+        return steps
+    totals = [s.total for s in schedules]
+    if any(t is None for t in totals):
+        raise InputError("the schedule has no total length; pass --steps N")
+    return max(totals)
+
+
+def _select_steps(schedules: list[Schedule], n: int, at: str | None, every: int | None, full: bool) -> np.ndarray:
+    """The steps to print: --at, --every, all steps (``full``), or phase boundaries plus an even spread."""
+    if at is not None and every is not None:
+        raise InputError("give --at or --every, not both")
+    if at is not None:
+        steps = np.array(parse_int_list(at, "--at"), dtype=np.int64)
+        if steps.size and steps.min() < 0:
+            raise InputError(f"--at steps must be >= 0, got {int(steps.min())}")
+        return steps
+    if every is not None:
+        if every < 1:
+            raise InputError(f"--every must be >= 1, got {every}")
+        return np.arange(0, n, every)
+    if full:
+        return np.arange(n)
+    keys = {k for s in schedules for k in s.key_steps()}
+    spread = np.linspace(0, n - 1, TABLE_ROWS).round().astype(int)
+    return np.array(sorted(k for k in keys | set(spread.tolist()) if k < n), dtype=np.int64)
+
+
+def _table(steps: np.ndarray, columns: dict[str, np.ndarray]) -> Table:
+    table = Table(show_edge=False, pad_edge=False)
+    table.add_column("step", justify="right", style="cyan")
+    for name in columns:
+        table.add_column(name, justify="right")
+    for i, t in enumerate(steps.tolist()):
+        table.add_row(str(t), *(f"{col[i]:.6g}" for col in columns.values()))
+    return table
+
+
+@schedule_app.command("show")
+def show(
+    spec: Annotated[str, typer.Argument(help=SPEC_HELP, show_default=False)],
+    steps: Annotated[int | None, typer.Option(help="Steps to cover (default: the schedule's total).")] = None,
+    at: Annotated[str | None, typer.Option(help="Comma-separated steps to print, e.g. 0,1,99,100.")] = None,
+    every: Annotated[int | None, typer.Option(help="Print every K-th step.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write a PNG plot of the schedule to this file.")] = None,
+    json: Annotated[
+        bool, typer.Option("--json", help='Print {"steps": [...], "lr": [...]} (all steps by default).')
+    ] = False,
+) -> None:
+    """Print a schedule's LR at its phase boundaries (or chosen steps); optionally plot it.
+
+    Examples:
+
+      lrlab schedule show "cosine:peak=1e-3,warmup=100,total=1000,final=1e-4"
+
+      lrlab schedule show "wsd:peak=1e-3,warmup=100,total=1000,decay=0.2,shape=1-sqrt,final=0" --plot wsd.png
+
+      lrlab schedule show "constant:peak=1e-3,warmup=100" --steps 500 --json --at 0,1,99,100
+
+      lrlab schedule show my_lr.csv --every 100
+    """
+    schedule = load(spec)
+    n = _length([schedule], steps)
+    chosen = _select_steps([schedule], n, at, every, full=json)
+    lr = schedule(chosen)
+    if json:
+        print_json({"steps": chosen.tolist(), "lr": lr.tolist()})
+    else:
+        console.print(f"[bold]{schedule}[/]  total={schedule.total}", highlight=False, soft_wrap=True)
+        console.print(_table(chosen, {"lr": lr}))
+    if plot is not None:
+        from lrlab.report.schedule_plots import plot_schedules
+
+        plot_schedules({str(schedule): schedule}, n, plot)
+        if not json:
+            console.print(f"plot written to {plot}")
+
+
+@schedule_app.command("compare")
+def compare(
+    specs: Annotated[list[str], typer.Argument(help=SPEC_HELP + " Give two or more.", show_default=False)],
+    steps: Annotated[int | None, typer.Option(help="Steps to cover (default: the longest total).")] = None,
+    at: Annotated[str | None, typer.Option(help="Comma-separated steps to print.")] = None,
+    every: Annotated[int | None, typer.Option(help="Print every K-th step.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write a PNG overlay of all schedules to this file.")] = None,
+    json: Annotated[
+        bool, typer.Option("--json", help='Print {"specs": [...], "steps": [...], "lr": [[...], ...]}.')
+    ] = False,
+) -> None:
+    """Compare several schedules side by side; optionally overlay them in one plot.
+
+    Examples:
+
+      lrlab schedule compare "cosine:peak=1e-3,warmup=100,total=1000" \
+        "wsd:peak=1e-3,warmup=100,total=1000,decay=0.2" --plot cmp.png
+
+      lrlab schedule compare "linear:peak=1e-3,total=1000" lr_from_my_run.csv --at 0,500,999
+    """
+    if len(specs) < 2:
+        raise InputError("compare needs two or more schedules")
+    schedules = [load(s) for s in specs]
+    n = _length(schedules, steps)
+    chosen = _select_steps(schedules, n, at, every, full=json)
+    columns = {f"#{i + 1}": s(chosen) for i, s in enumerate(schedules)}
+    if json:
+        print_json(
+            {
+                "specs": [str(s) for s in schedules],
+                "steps": chosen.tolist(),
+                "lr": [c.tolist() for c in columns.values()],
+            }
+        )
+    else:
+        for name, s in zip(columns, schedules, strict=True):
+            console.print(f"[bold]{name}[/] {s}", highlight=False, soft_wrap=True)
+        console.print(_table(chosen, columns))
+    if plot is not None:
+        from lrlab.report.schedule_plots import plot_schedules
+
+        plot_schedules({f"{k} {s}": s for k, s in zip(columns, schedules, strict=True)}, n, plot)
+        if not json:
+            console.print(f"plot written to {plot}")

@@ -1,0 +1,65 @@
+"""The schedule protocol: an immutable map from the optimizer step to the learning rate.
+
+Step convention (every lrlab schedule): ``t`` is the 0-based count of optimizer updates already done, and
+``lr(t)`` is the learning rate used by update ``t``. With gradient accumulation, ``t`` counts optimizer updates,
+never micro-batches. Schedules are pure: evaluating one has no side effects and keeps no step counter.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import overload
+
+import numpy as np
+
+from lrlab.errors import InputError
+
+
+def as_steps(step: int | np.ndarray | list[int]) -> np.ndarray:
+    """Validate ``step`` as non-negative integers and return them as an int64 array (0-d for a scalar)."""
+    arr = np.asarray(step)
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.floor(arr)):
+            raise InputError("schedule steps must be whole numbers (optimizer updates), got a fractional step")
+        arr = arr.astype(np.int64)
+    elif arr.dtype.kind not in "iu":
+        raise InputError(f"schedule steps must be integers, got dtype {arr.dtype}")
+    if arr.size and arr.min() < 0:
+        raise InputError(f"schedule steps must be >= 0, got {int(arr.min())}")
+    return arr.astype(np.int64, copy=False)
+
+
+class Schedule(ABC):
+    """A learning-rate schedule ``lr(t)``, vectorized over numpy arrays of steps.
+
+    Subclasses implement :meth:`_lr` on a validated int64 array. ``str(schedule)`` is its one-line spec (see
+    :mod:`lrlab.schedules.spec`) wherever one exists, and ``parse(str(s)) == s``.
+    """
+
+    @overload
+    def __call__(self, step: int) -> float: ...
+    @overload
+    def __call__(self, step: np.ndarray | list[int]) -> np.ndarray: ...
+
+    def __call__(self, step):
+        t = as_steps(step)
+        lr = self._lr(np.atleast_1d(t))
+        return float(lr[0]) if t.ndim == 0 else lr.reshape(t.shape)
+
+    @abstractmethod
+    def _lr(self, t: np.ndarray) -> np.ndarray:
+        """float64 learning rates for a 1-d int64 array of valid steps."""
+
+    #: Number of optimizer updates the schedule is designed for, or None when it is unbounded. Families hold it
+    #: as a dataclass field, composites derive it as a property.
+    total: int | None
+
+    def key_steps(self) -> list[int]:
+        """Steps where a phase starts or ends (for tables and plot markers), sorted."""
+        return [0]
+
+    def values(self, n: int) -> np.ndarray:
+        """The learning rates of updates 0..n-1 as a float64 array."""
+        if n < 0:
+            raise InputError(f"number of steps must be >= 0, got {n}")
+        return self._lr(np.arange(n, dtype=np.int64))
