@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import MISSING, dataclass, fields
 from itertools import pairwise
+from typing import ClassVar
 
 import numpy as np
 
@@ -95,9 +96,16 @@ class Decaying(Warmed):
             return self.final
         return self.final_ratio * self.peak if self.final_ratio is not None else 0.0
 
+    #: the decay shape (see :func:`lrlab.schedules.shapes.decay_lr`); ``power`` only matters for "poly"
+    decay_shape: ClassVar[str]
+    power: ClassVar[float] = 1.0
+
     def _remaining(self, t: np.ndarray, start: int) -> np.ndarray:
         """q = (total - t) / (total - start), clipped to [0, 1]."""
         return np.clip((self.total - t) / (self.total - start), 0.0, 1.0)
+
+    def _after(self, t: np.ndarray) -> np.ndarray:
+        return decay_lr(self._remaining(t, self.warmup), self.decay_shape, self.peak, self.end_lr, self.power)
 
 
 def _check(ok: bool, message: str) -> None:
@@ -117,38 +125,33 @@ class Constant(Warmed):
 class Cosine(Decaying):
     """Half-cosine from peak at ``warmup`` to final at ``total``: final + (peak - final) (1 + cos(pi p)) / 2."""
 
-    def _after(self, t: np.ndarray) -> np.ndarray:
-        return decay_lr(self._remaining(t, self.warmup), "cosine", self.peak, self.end_lr)
+    decay_shape = "cosine"
 
 
 @dataclass(frozen=True, kw_only=True)
 class Linear(Decaying):
     """Straight line from peak at ``warmup`` to final at ``total``."""
 
-    def _after(self, t: np.ndarray) -> np.ndarray:
-        return decay_lr(self._remaining(t, self.warmup), "linear", self.peak, self.end_lr)
+    decay_shape = "linear"
 
 
 @dataclass(frozen=True, kw_only=True)
 class OneMinusSqrt(Decaying):
     """final + (peak - final) (1 - sqrt(p)), p the elapsed fraction of the decay (Hägele et al. 2024)."""
 
-    def _after(self, t: np.ndarray) -> np.ndarray:
-        return decay_lr(self._remaining(t, self.warmup), "1-sqrt", self.peak, self.end_lr)
+    decay_shape = "1-sqrt"
 
 
 @dataclass(frozen=True, kw_only=True)
 class Polynomial(Decaying):
     """final + (peak - final) (1 - p)^power; power=1 is linear."""
 
+    decay_shape = "poly"
     power: float = 1.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check(self.power > 0, f"power={self.power} must be > 0")
-
-    def _after(self, t: np.ndarray) -> np.ndarray:
-        return decay_lr(self._remaining(t, self.warmup), "poly", self.peak, self.end_lr, self.power)
 
 
 @dataclass(frozen=True, kw_only=True)
