@@ -1,0 +1,87 @@
+"""Relative representation change (RRC) of every Linear layer (SCIENCE.md 1a, Kosson et al. 2024).
+
+For a layer y = W x and its update dW, on the inputs x the layer saw in this step's first micro-batch:
+
+    rrc/<layer> = mean_x ||dW x|| / mean_x ||W x||          (bias excluded: it does not depend on x)
+
+``rrc`` is the mean over layers. Inputs are captured with forward pre-hooks registered only on probe steps and
+removed after the backward pass; at most ``max_rows`` evenly strided rows (tokens) per layer are kept, in
+float32. Cost on a probe step: the captured rows, one copy of the Linear weights, and two small matmuls per layer.
+Early in training, when the gradient SNR is high, updates align with the inputs and RRC is far larger than the
+relative update norm suggests; that gap is what warmup (or LionAR's SNR factor) controls.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from lrlab.probes.base import Probe, log_rank0
+
+
+def relative_representation_change(w_before: torch.Tensor, w_after: torch.Tensor, x: torch.Tensor) -> float:
+    """mean_rows ||(W' - W) x|| / mean_rows ||W x|| for inputs ``x`` of shape (rows, in_features)."""
+    x = x.float()
+    change = (x @ (w_after.float() - w_before.float()).T).norm(dim=1).mean()
+    base = (x @ w_before.float().T).norm(dim=1).mean()
+    return (change / base).item()
+
+
+class RRCProbe(Probe):
+    """Logs ``rrc/<layer>`` for every ``nn.Linear`` and their mean ``rrc`` at probe steps."""
+
+    name = "rrc"
+
+    def __init__(self, every: int = 10, max_rows: int = 1024) -> None:
+        super().__init__(every)
+        self.max_rows = max_rows
+        self._handles: list[Any] = []
+        self._inputs: dict[str, torch.Tensor] = {}
+        self._weights: dict[str, torch.Tensor] = {}
+
+    def _capture(self, name: str):
+        def hook(module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+            if name in self._inputs:  # keep the first micro-batch only
+                return
+            x = args[0].detach().reshape(-1, args[0].shape[-1])
+            stride = max(1, x.shape[0] // self.max_rows)
+            self._inputs[name] = x[::stride][: self.max_rows].float().clone()
+
+        return hook
+
+    def _remove_hooks(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    def on_step_start(self, ctx: Any) -> None:
+        self._remove_hooks()
+        self._inputs, self._weights = {}, {}
+        if not self.active(ctx.step):
+            return
+        for name, module in ctx.model.named_modules():
+            if isinstance(module, nn.Linear):
+                self._weights[name] = module.weight.detach().clone()
+                self._handles.append(module.register_forward_pre_hook(self._capture(name)))
+
+    def after_backward(self, ctx: Any) -> None:
+        self._remove_hooks()  # evaluation passes later in the step must not be captured
+
+    def after_step(self, ctx: Any) -> None:
+        if not self._weights:
+            return
+        modules = dict(ctx.model.named_modules())
+        values = {
+            f"rrc/{name}": relative_representation_change(w, modules[name].weight.detach(), self._inputs[name])
+            for name, w in self._weights.items()
+            if name in self._inputs
+        }
+        if values:
+            values["rrc"] = sum(values.values()) / len(values)
+            log_rank0(ctx, values)
+        self._inputs, self._weights = {}, {}
+
+    def on_train_end(self, ctx: Any) -> None:
+        self._remove_hooks()

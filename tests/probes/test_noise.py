@@ -1,0 +1,96 @@
+"""Gradient noise scale: the two-batch estimator vs per-example gradients computed explicitly."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lrlab.errors import InputError
+from lrlab.probes import GNSProbe, noise_scale_estimates
+
+
+def _population(n=64, d=5, seed=0):
+    """Per-example gradients of a linear least-squares model, computed one example at a time."""
+    torch.manual_seed(seed)
+    x, y = torch.randn(n, d), torch.randn(n, 1) + 2.0
+    w = torch.nn.Parameter(torch.zeros(d, 1))
+    grads = []
+    for i in range(n):
+        loss = 0.5 * ((x[i : i + 1] @ w - y[i : i + 1]) ** 2).sum()
+        (g,) = torch.autograd.grad(loss, w)
+        grads.append(g.reshape(-1).double().numpy())
+    return np.array(grads)
+
+
+def test_estimator_is_unbiased_against_per_example_gradients():
+    g = _population()
+    mean = g.mean(0)
+    true_g2 = mean @ mean
+    true_trace = ((g - mean) ** 2).sum(1).mean()  # tr Sigma of one example's gradient
+    rng = np.random.default_rng(0)
+    b_small, b_big, draws = 4, 32, 20_000
+    est = []
+    for _ in range(draws):
+        small = g[rng.integers(0, len(g), b_small)].mean(0)
+        big = g[rng.integers(0, len(g), b_big)].mean(0)
+        est.append(noise_scale_estimates(small @ small, big @ big, b_small, b_big))
+    est = np.array(est)
+    mean_est, std_err = est.mean(0), est.std(0) / np.sqrt(draws)
+    # unbiased: the sample mean of the estimates lies within 4 standard errors of the truth
+    assert abs(mean_est[0] - true_g2) < 4 * std_err[0]
+    assert abs(mean_est[1] - true_trace) < 4 * std_err[1]
+    assert std_err[1] < 0.05 * true_trace  # and the check is tight enough to catch a real bias
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.floats(0.1, 10), st.floats(0.0, 10), st.integers(1, 64), st.integers(2, 8))
+def test_estimator_inverts_the_expected_norms(g2, trace, b_small, factor):
+    """E|G_B|^2 = |G|^2 + tr(Sigma)/B, so feeding exact expectations must return (|G|^2, tr Sigma)."""
+    b_big = b_small * factor
+    est = noise_scale_estimates(g2 + trace / b_small, g2 + trace / b_big, b_small, b_big)
+    np.testing.assert_allclose(est, (g2, trace), rtol=1e-9, atol=1e-9)
+
+
+def test_estimator_rejects_bad_batch_sizes():
+    with pytest.raises(InputError):
+        noise_scale_estimates(1.0, 1.0, 8, 8)
+
+
+class _Ctx:
+    def __init__(self, model, batch, step=0):
+        self.model, self.batch, self.step, self.rank, self.world_size = model, batch, step, 0, 1
+        self.row = {}
+
+    def log(self, values):
+        self.row.update(values)
+
+
+def test_probe_measures_micro_batch_gradients_like_explicit_computation():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(6, 3)
+    micro = [(torch.randn(4, 6), torch.randn(4, 3)) for _ in range(3)]
+    loss_of = lambda x, y: torch.nn.functional.mse_loss(model(x), y)  # noqa: E731
+    explicit = []
+    for x, y in micro:
+        gs = torch.autograd.grad(loss_of(x, y), list(model.parameters()))
+        explicit.append(torch.cat([g.reshape(-1) for g in gs]).double())
+    small_sq = np.mean([float(g @ g) for g in explicit])
+    mean = torch.stack(explicit).mean(0)
+    expected = noise_scale_estimates(small_sq, float(mean @ mean), 4, 12)
+
+    probe, ctx = GNSProbe(every=1), _Ctx(model, micro)
+    probe.on_step_start(ctx)
+    for x, y in micro:
+        (loss_of(x, y) / len(micro)).backward()
+    probe.after_backward(ctx)
+    assert ctx.row["gns/grad_sq"] == pytest.approx(expected[0], rel=1e-5)
+    assert ctx.row["gns/trace"] == pytest.approx(expected[1], rel=1e-5)
+    assert ctx.row["gns"] == pytest.approx(expected[1] / expected[0], rel=1e-5)
+    assert all(not p._post_accumulate_grad_hooks for p in model.parameters())
+
+
+def test_probe_needs_accumulation():
+    model = torch.nn.Linear(2, 1)
+    with pytest.raises(InputError, match="grad_accum"):
+        GNSProbe().on_step_start(_Ctx(model, [(torch.zeros(1, 2), torch.zeros(1, 1))]))
