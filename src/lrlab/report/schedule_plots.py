@@ -5,19 +5,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
+from lrlab.report.figures import save_png
 from lrlab.schedules import Schedule
 
 
 def plot_schedules(schedules: Mapping[str, Schedule], steps: int, path: Path, title: str | None = None) -> Path:
     """Overlay ``schedules`` (label -> schedule) over steps 0..steps-1 and write a PNG to ``path``."""
     t = np.arange(steps)
-    fig, (ax_lin, ax_log) = plt.subplots(1, 2, figsize=(12, 4.2), constrained_layout=True)
+    fig = Figure(figsize=(12, 4.2), layout="constrained")
+    ax_lin, ax_log = fig.subplots(1, 2)
     for label, schedule in schedules.items():
         lr = schedule(t)
         ax_lin.plot(t, lr, label=label, lw=1.4)
@@ -30,8 +29,4 @@ def plot_schedules(schedules: Mapping[str, Schedule], steps: int, path: Path, ti
     ax_lin.legend(fontsize=8, loc="best")
     if title:
         fig.suptitle(title)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_png(fig, path)
