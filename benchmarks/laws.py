@@ -1,0 +1,183 @@
+"""Loss-curve laws on the multi-power-law authors' public curves: fit on TRAIN, predict TEST.
+
+Data: ../shared/data/loss_curves/multipowerlaw (see its README). For each model size (25M, 100M, 400M) every law
+is fitted on the authors' TRAIN split (constant_24000, cosine_24000, wsdcon_9) and scored on the TEST split
+(constant_72000, cosine_72000, wsd_20000_24000, wsdld_20000_24000, wsdcon_3, wsdcon_18). Each curve's LR of every
+step is rebuilt from its file name with lrlab schedules, as the README describes. Sizes run in the outer loop and
+laws in the inner one, so the fit times of the laws are measured alternately in one process.
+
+``--laws momentum-size`` adds the momentum law's model-size form, fitted once on the TRAIN curves of all the
+sizes given (N = 25e6, 100e6, 400e6) and scored per size (its fit_seconds is that one joint fit).
+
+Baselines, named in the output:
+- ``mpl``: lrlab's MultiPowerLaw; every law's mean PredE is printed as a ratio to it;
+- ``authors``: the per-curve test PredE that the authors' own fit logged (logs/{size}.log), read at run time.
+
+Text mode also compares schedules for a 24000-step run under the fitted mpl and mpl-qexp: cosine to 10%, the
+best WSD, the free-form optimum, and the authors' MPL-optimized schedule (optimized_schedules/{size}.npy).
+
+Run:  python benchmarks/laws.py [--sizes 25,100,400] [--laws momentum,mpl,mpl-qexp] [--json]
+--json prints {"<law>": {"<size>": {"mean_prede", "fit_seconds", "curves": {"<name>": {"prede", "worste"}}}}}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from lrlab.laws import curve_metrics, fit, load_curve, make_law, optimize_free, optimize_wsd
+from lrlab.laws.optimize import baseline
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "loss_curves" / "multipowerlaw"
+TRAIN = ("constant_24000", "cosine_24000", "wsdcon_9")
+TEST = ("constant_72000", "cosine_72000", "wsd_20000_24000", "wsdld_20000_24000", "wsdcon_3", "wsdcon_18")
+PEAK, WARMUP, FINAL = 3e-4, 2160, 3e-5
+LAW_OPTIONS = {
+    "momentum": {"lam": 0.999, "warmup": "peak"},
+    "momentum-area": {"lam": 0.999, "warmup": "area"},
+    "mpl": {},
+}
+
+
+def spec_of(name: str) -> str:
+    """The lrlab schedule of a curve, rebuilt from its file name (README: warmup 2160 linear, peak 3e-4)."""
+    kind, _, arg = name.partition("_")
+    warm = f"peak={PEAK},warmup={WARMUP}"
+    if kind == "constant":
+        return f"constant:{warm}"
+    if kind == "cosine":
+        return f"cosine:{warm},total={arg},final={FINAL}"
+    if kind in ("wsd", "wsdld"):  # decay from step 20000 to 24000: geometric (wsd) or linear (wsdld)
+        shape = "exp" if kind == "wsd" else "linear"
+        return f"wsd:{warm},total=24000,decay_steps=4000,shape={shape},final={FINAL}"
+    if kind == "wsdcon":  # two-stage: the peak until step 8000, then a constant arg x 1e-5
+        return f"constant:{warm} | @8000 constant:peak={int(arg)}e-5"
+    raise ValueError(f"unknown curve {name}")
+
+
+def law_of(name: str):
+    """A law by benchmark name: the plain registry names, plus momentum-area (the S_W warmup option)."""
+    if name in LAW_OPTIONS:
+        base = "momentum" if name.startswith("momentum") else name
+        return make_law(base, **LAW_OPTIONS[name])
+    return make_law(name)
+
+
+def authors_prede(size: int) -> dict[str, float]:
+    """Per-curve PredE logged by the authors' fit: lines 'evaluation:NAME.csv' followed by 'prede: X'."""
+    text = (DATA / "logs" / f"{size}.log").read_text()
+    pairs = re.findall(r"evaluation:(\w+)\.csv\n(?:.*\n)*?.*prede: ([0-9.e-]+)", text)
+    return {name: float(v) for name, v in pairs}
+
+
+def load_size(size: int) -> dict:
+    """The curves of one model size, named by file, each with its parameter count (for momentum-size)."""
+    folder = DATA / "loss_curve_repo" / f"csv_{size}"
+    return {n: load_curve(folder / f"{n}.csv", schedule=spec_of(n), n_params=size * 1e6) for n in TRAIN + TEST}
+
+
+def score(f, curves: dict, seconds: float) -> dict:
+    """The benchmark record of one fit on one size: per-curve test PredE / WorstE, their mean, the fit time."""
+    scores = {n: curve_metrics(f.predict(c.lr, c.steps, c.n_params), c.loss) for n, c in curves.items() if n in TEST}
+    return {
+        "mean_prede": float(np.mean([s["prede"] for s in scores.values()])),
+        "fit_seconds": seconds,
+        "curves": {n: {"prede": s["prede"], "worste": s["worste"]} for n, s in scores.items()},
+    }
+
+
+def run_size(curves: dict, laws: list[str]) -> tuple[dict, dict]:
+    results, fits = {}, {}
+    for name in laws:
+        f = fit(law_of(name), [curves[n] for n in TRAIN])
+        results[name] = score(f, curves, f.seconds)
+        fits[name] = f
+    return results, fits
+
+
+def run_size_law(by_size: dict[int, dict]) -> dict[int, dict]:
+    """momentum-size: one fit on the TRAIN curves of every size at once, scored per size."""
+    train = [replace(c[n], name=f"{size}M/{n}") for size, c in by_size.items() for n in TRAIN]
+    f = fit(make_law("momentum-size"), train)
+    return {size: score(f, curves, f.seconds) for size, curves in by_size.items()}
+
+
+def schedule_comparison(size: int, law_fit) -> dict[str, float]:
+    """Predicted final loss (24000 steps) of four schedules under a fitted law."""
+    total = 24_000
+    t = np.arange(WARMUP)
+    authors = np.concatenate([PEAK * (t + 1) / WARMUP, np.load(DATA / "optimized_schedules" / f"{size}.npy")])
+    last = np.array([total - 1])
+    return {
+        "cosine to 10%": float(law_fit.predict(baseline(total, PEAK, WARMUP).values(total), last)[0]),
+        "best wsd": optimize_wsd(law_fit, total, PEAK, WARMUP).loss,
+        "free-form (lrlab)": optimize_free(law_fit, total, PEAK, WARMUP).loss,
+        "authors' optimized": float(law_fit.predict(authors, last)[0]),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="25,100,400")
+    parser.add_argument("--laws", default="momentum,mpl,mpl-qexp")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    laws = args.laws.split(",")
+    report: dict[str, dict[str, dict]] = {name: {} for name in laws}
+    console = Console()
+    by_size = {size: load_size(size) for size in sizes}
+    per_size = [n for n in laws if n != "momentum-size"]
+    joint = run_size_law(by_size) if "momentum-size" in laws else {}
+    for size in sizes:
+        results, fits = run_size(by_size[size], per_size)
+        if joint:
+            results["momentum-size"] = joint[size]
+        for name, r in results.items():
+            report[name][str(size)] = r
+        if args.json:
+            continue
+        logged = authors_prede(size)
+        table = Table(title=f"{size}M: test PredE / WorstE (%)", show_edge=False)
+        table.add_column("curve")
+        for name in laws:
+            table.add_column(name, justify="right")
+        table.add_column("authors' log", justify="right")
+        for n in TEST:
+            cells = [
+                f"{100 * results[k]['curves'][n]['prede']:.3f} / {100 * results[k]['curves'][n]['worste']:.3f}"
+                for k in laws
+            ]
+            table.add_row(n, *cells, f"{100 * logged[n]:.3f}")
+        authors_mean = float(np.mean([logged[n] for n in TEST]))
+        table.add_row(
+            "mean PredE", *(f"{100 * results[k]['mean_prede']:.4f}" for k in laws), f"{100 * authors_mean:.4f}"
+        )
+        if "mpl" in results:
+            ref = results["mpl"]["mean_prede"]
+            table.add_row(
+                "ratio to mpl", *(f"{results[k]['mean_prede'] / ref:.3f}" for k in laws), f"{authors_mean / ref:.3f}"
+            )
+        table.add_row("fit seconds", *(f"{results[k]['fit_seconds']:.2f}" for k in laws), "")
+        console.print(table)
+        for name in ("mpl", "mpl-qexp"):
+            if name not in fits:
+                continue
+            comp = schedule_comparison(size, fits[name])
+            base = comp["cosine to 10%"]
+            console.print(f"{size}M, 24000 steps, predicted final loss under lrlab's {name} fit:")
+            for k, v in comp.items():
+                console.print(f"  {k:20s} {v:.4f}   gain over cosine {base - v:+.4f}")
+    if args.json:
+        print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""Loss curves and where their learning rate comes from.
+
+A curve is the loss at some optimizer steps (often sparse: every k steps) plus the LR of *every* step from 0,
+because the laws integrate the LR step by step. Each curve's LR comes from, in order of precedence:
+
+1. an explicit schedule (a spec or a ``step,lr`` CSV, e.g. ``--schedule`` once per curve);
+2. a sidecar file ``NAME.lr.csv`` (``step,lr`` for every step from 0) next to ``NAME.csv`` / ``NAME.jsonl``;
+3. the curve's own ``lr`` column, only when it is dense (steps exactly 0, 1, 2, ...).
+
+A sparse ``lr`` column without 1 or 2 is an error: the LR between logged steps is never interpolated.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lrlab.errors import InputError
+from lrlab.schedules import Schedule, Tabulated, load
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One observed loss curve: ``loss[j]`` after update ``steps[j]``; ``lr[t]`` for every step 0..len-1."""
+
+    name: str
+    steps: np.ndarray
+    loss: np.ndarray
+    lr: np.ndarray
+    schedule: str = ""
+    n_params: float | None = None
+
+    def __post_init__(self) -> None:
+        validate_points(self.steps, self.loss, self.name)
+        if len(self.lr) <= int(self.steps[-1]):
+            raise InputError(
+                f"{self.name}: the schedule covers {len(self.lr)} steps but the curve runs to step {self.steps[-1]}"
+            )
+        if not np.all(np.isfinite(self.lr)) or np.any(self.lr < 0):
+            raise InputError(f"{self.name}: learning rates must be finite and >= 0")
+
+    def smoothed(self, window: int) -> Curve:
+        """Mean loss over blocks of ``window`` consecutive records, each placed at its middle record's step.
+
+        For noisy per-step training losses: it shrinks the noise by about sqrt(window) and the fit's cost
+        by ``window``; keep the window short next to the LR's changes (the law is evaluated at one step).
+        """
+        if window <= 1:
+            return self
+        n = len(self.steps) // window * window
+        if n == 0:
+            raise InputError(f"{self.name}: smoothing window {window} exceeds the {len(self.steps)} records")
+        loss = self.loss[:n].reshape(-1, window).mean(axis=1)
+        steps = self.steps[:n].reshape(-1, window)[:, window // 2]
+        return Curve(self.name, steps, loss, self.lr, self.schedule, self.n_params)
+
+
+def validate_points(steps: np.ndarray, loss: np.ndarray, where: str) -> None:
+    """Steps strictly increasing integers >= 0, losses finite and > 0; else a one-line InputError."""
+    if len(steps) == 0:
+        raise InputError(f"{where}: no loss records")
+    if np.any(steps < 0):
+        raise InputError(f"{where}: negative step {int(steps[steps < 0][0])}")
+    back = np.flatnonzero(np.diff(steps) <= 0)
+    if back.size:
+        i = back[0] + 1
+        kind = "duplicate" if steps[i] == steps[i - 1] else "unsorted"
+        raise InputError(f"{where}: {kind} step {int(steps[i])} (record {i + 1}); steps must increase")
+    bad = np.flatnonzero(~np.isfinite(loss) | (loss <= 0))
+    if bad.size:
+        raise InputError(f"{where}: loss {loss[bad[0]]} at step {int(steps[bad[0]])} must be finite and > 0")
+
+
+def schedule_lr(schedule: Schedule, last_step: int, where: str) -> np.ndarray:
+    """LR of steps 0..last_step from a schedule; a bounded schedule must cover the curve's last step."""
+    if schedule.total is not None and schedule.total <= last_step:
+        raise InputError(
+            f"{where}: the schedule {schedule} covers {schedule.total} steps but the curve runs to step {last_step}"
+        )
+    return schedule.values(last_step + 1)
+
+
+def read_records(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(steps, loss, lr or None) from a CSV with header ``step,loss[,lr,...]`` or a JSONL of objects."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        rows = _jsonl_rows(path) if path.suffix.lower() == ".jsonl" else _csv_rows(path)
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a text file (expected CSV or JSONL)") from None
+    if not rows:
+        raise InputError(f"{path}: no loss records")
+    steps = np.array([r[0] for r in rows], dtype=np.int64)
+    loss = np.array([r[1] for r in rows], dtype=np.float64)
+    lrs = [r[2] for r in rows]
+    lr = None if any(v is None for v in lrs) else np.array(lrs, dtype=np.float64)
+    validate_points(steps, loss, str(path))
+    return steps, loss, lr
+
+
+def _record(where: str, step, loss, lr) -> tuple[int, float, float | None]:
+    try:
+        s = float(step)
+        if not math.isfinite(s) or s != int(s):
+            raise ValueError
+        return int(s), float(loss), None if lr is None or lr == "" else float(lr)
+    except (TypeError, ValueError):
+        raise InputError(f"{where}: expected an integer step and numbers, got step={step!r} loss={loss!r}") from None
+
+
+def _csv_rows(path: Path) -> list[tuple[int, float, float | None]]:
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    if not rows:
+        raise InputError(f"{path}: empty file; expected a header with columns step,loss (and optionally lr)")
+    header = [h.strip().lower() for h in rows[0]]
+    if "step" not in header or "loss" not in header:
+        raise InputError(f"{path}:1: header must name columns 'step' and 'loss', got {','.join(rows[0])}")
+    i_s, i_l = header.index("step"), header.index("loss")
+    i_lr = header.index("lr") if "lr" in header else None
+    out = []
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            raise InputError(f"{path}:{line}: {len(row)} fields where the header has {len(header)}")
+        out.append(_record(f"{path}:{line}", row[i_s], row[i_l], row[i_lr] if i_lr is not None else None))
+    return out
+
+
+def _jsonl_rows(path: Path) -> list[tuple[int, float, float | None]]:
+    out = []
+    with open(path) as fh:
+        for line, text in enumerate(fh, start=1):
+            if not text.strip():
+                continue
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{path}:{line}: not JSON ({exc.msg})") from None
+            if not isinstance(obj, dict) or "step" not in obj or "loss" not in obj:
+                raise InputError(f"{path}:{line}: expected an object with keys 'step' and 'loss'")
+            out.append(_record(f"{path}:{line}", obj["step"], obj["loss"], obj.get("lr")))
+    return out
+
+
+def sidecar_path(path: Path) -> Path:
+    """``NAME.lr.csv`` next to ``NAME.csv`` or ``NAME.jsonl``."""
+    return path.with_name(path.stem + ".lr.csv")
+
+
+def load_curve(path: str | Path, schedule: str | None = None, n_params: float | None = None) -> Curve:
+    """Read a curve file and attach its per-step LR by the precedence rules of this module."""
+    path = Path(path)
+    steps, loss, lr_col = read_records(path)
+    last = int(steps[-1])
+    where = str(path)
+    if schedule is not None:
+        sched = load(schedule)
+        return Curve(path.stem, steps, loss, schedule_lr(sched, last, where), str(sched), n_params)
+    side = sidecar_path(path)
+    if side.is_file():
+        return Curve(path.stem, steps, loss, schedule_lr(load(side), last, where), str(side), n_params)
+    if lr_col is None:
+        raise InputError(f"{path}: no LR: give a schedule (--schedule), a sidecar {side.name} or an lr column")
+    if not np.array_equal(steps, np.arange(len(steps))):
+        raise InputError(
+            f"{path}: the lr column is sparse (steps {steps[0]}, {steps[1] if len(steps) > 1 else ''}...); "
+            f"the LR of every step is needed: give a schedule (--schedule) or a sidecar {side.name}"
+        )
+    return Curve(path.stem, steps, loss, schedule_lr(Tabulated(lr_col), last, where), "lr column", n_params)
+
+
+def load_curves(paths: list[str], schedules: list[str] | None = None) -> list[Curve]:
+    """Load several curves; ``schedules``, when given, pairs with ``paths`` one to one."""
+    if schedules and len(schedules) != len(paths):
+        raise InputError(f"got {len(schedules)} --schedule for {len(paths)} curves; give one per curve or none")
+    return [load_curve(p, schedules[i] if schedules else None) for i, p in enumerate(paths)]

@@ -1,0 +1,211 @@
+"""Fit any law to one or more curves, score it, and predict with an uncertainty band.
+
+Objective: sum over all observed points of Huber_delta(log y - log L(s; theta)) (delta = 1e-3 by default), as
+in both papers. Search, all deterministic:
+
+1. a coarse grid over the law's non-linear parameters; at each grid point the linear ones (L0, A, B or C) are
+   solved by least squares on the losses (variable projection), giving a scored starting point;
+2. L-BFGS-B (scipy) from the best few distinct starts (stopping once two reach the same best optimum), in a
+   space where positive parameters are logged and every parameter is boxed; the objective is divided by its
+   value at residuals of size delta so that it is O(1) (raw Huber sums of ~1e-4 fall under L-BFGS-B's gradient
+   tolerance and stop it at its start); the fit uses the law's fast quadrature (``exact=False``);
+3. the best optimum is scored with the exact law: R^2, PredE = mean |pred - y| / y, WorstE = max |pred - y| / y.
+
+Uncertainty: a Gauss-Newton covariance of the (transformed) parameters, Sigma = s^2 (J^T J)^+, with J the
+Jacobian of the log residuals and s^2 their mean square. The predicted band at step s is
+exp(log L +- 1.96 sqrt(g^T Sigma g + s^2)), g = d log L / d theta: parameter uncertainty plus the residual
+scatter. Residuals of a loss curve are correlated, so the band is a rough guide, not a calibrated interval.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.optimize import minimize
+
+from lrlab.errors import InputError
+from lrlab.laws.areas import peak_index
+from lrlab.laws.curves import Curve
+from lrlab.laws.law import Law
+
+_STARTS = 4
+_LBFGS = {"maxiter": 3000, "ftol": 1e-12, "gtol": 1e-8}
+_Z95 = 1.959964
+
+
+def huber(r: np.ndarray, delta: float) -> np.ndarray:
+    """Huber loss: r^2 / 2 inside |r| <= delta, delta (|r| - delta / 2) outside."""
+    a = np.abs(r)
+    return np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
+
+
+def curve_metrics(pred: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """R^2 on the loss, PredE (mean relative error) and WorstE (max relative error), as fractions."""
+    rel = np.abs(pred - y) / y
+    ss = float(np.sum((y - y.mean()) ** 2))
+    r2 = 1.0 - float(np.sum((pred - y) ** 2)) / ss if ss > 0 else float("nan")
+    return {"prede": float(rel.mean()), "worste": float(rel.max()), "r2": r2}
+
+
+class _Space:
+    """Maps theta (dict of named values) <-> z, the vector the optimizer moves (see :class:`Param` scales)."""
+
+    def __init__(self, law: Law):
+        self.law = law
+        self.scales = [p.scale for p in law.params]
+        ends = [sorted((self._fwd(p.lo, p.scale), self._fwd(p.hi, p.scale))) for p in law.params]
+        self.bounds = [tuple(e) for e in ends]
+
+    @staticmethod
+    def _fwd(v: float, scale: str) -> float:
+        if scale == "log":
+            return float(np.log(max(v, 1e-300)))
+        if scale == "log1m":
+            return float(np.log(max(1.0 - v, 1e-300)))
+        return float(v)
+
+    @staticmethod
+    def _back(z: float, scale: str) -> float:
+        if scale == "log":
+            return float(np.exp(z))
+        if scale == "log1m":
+            return float(1.0 - np.exp(z))
+        return float(z)
+
+    def to_z(self, theta: dict[str, float]) -> np.ndarray:
+        z = [self._fwd(theta[n], s) for n, s in zip(self.law.names, self.scales, strict=True)]
+        lo, hi = np.array(self.bounds).T
+        return np.clip(np.array(z), lo, hi)
+
+    def to_theta(self, z: np.ndarray) -> dict[str, float]:
+        return {n: self._back(v, s) for n, v, s in zip(self.law.names, z, self.scales, strict=True)}
+
+
+@dataclass
+class Fit:
+    """A fitted law: parameters, their covariance (in the fit's transformed space) and per-curve scores."""
+
+    law: Law
+    theta: dict[str, float]
+    cov: np.ndarray
+    resid_std: float
+    huber_delta: float
+    curves: dict[str, dict[str, float]] = field(default_factory=dict)
+    objective: float = float("nan")
+    seconds: float = float("nan")
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def predict(self, lr: np.ndarray, steps: np.ndarray, n_params: float | None = None) -> np.ndarray:
+        """Predicted loss at ``steps`` for the per-step LR ``lr`` (exact law)."""
+        return self.law.predict(self.theta, lr, steps, n_params)
+
+    def band(self, lr: np.ndarray, steps: np.ndarray, n_params: float | None = None):
+        """(pred, lo, hi): the prediction and its approximate 95% band (see the module docstring)."""
+        lr = np.asarray(lr, dtype=np.float64)
+        steps = np.asarray(steps, dtype=np.int64)
+        pred = self.predict(lr, steps, n_params)
+        space = _Space(self.law)
+        feats = self.law.prepare(lr, steps, n_params, False)
+        z = space.to_z(self.theta)
+        grad = _jacobian(lambda zz: np.log(np.maximum(self.law.evaluate(space.to_theta(zz), feats), 1e-300)), z)
+        var = np.einsum("ij,jk,ik->i", grad, self.cov, grad) + self.resid_std**2
+        half = _Z95 * np.sqrt(np.maximum(var, 0.0))
+        return pred, pred * np.exp(-half), pred * np.exp(half)
+
+
+def _jacobian(fun, z: np.ndarray) -> np.ndarray:
+    """Central finite differences of a vector function, (n_out, n_params)."""
+    cols = []
+    for i in range(len(z)):
+        h = 1e-5 * max(1.0, abs(z[i]))
+        up, dn = z.copy(), z.copy()
+        up[i] += h
+        dn[i] -= h
+        cols.append((fun(up) - fun(dn)) / (2 * h))
+    return np.stack(cols, axis=1)
+
+
+def fit(law: Law, curves: list[Curve], huber_delta: float = 1e-3) -> Fit:
+    """Fit ``law`` to ``curves`` (see the module docstring). Deterministic."""
+    if not curves:
+        raise InputError("fit needs at least one curve")
+    t0 = time.perf_counter()
+    fast = [law.prepare(c.lr, c.steps, c.n_params, False) for c in curves]
+    y = np.concatenate([c.loss for c in curves])
+    log_y = np.log(y)
+    space = _Space(law)
+
+    def predict_all(theta, feats) -> np.ndarray:
+        return np.concatenate([law.evaluate(theta, f) for f in feats])
+
+    # O(1) objective for L-BFGS-B's absolute tolerances (see the module docstring)
+    scale = 0.5 * huber_delta**2 * len(y)
+
+    def objective(z: np.ndarray) -> float:
+        pred = predict_all(space.to_theta(z), fast)
+        if not np.all(np.isfinite(pred)) or np.any(pred <= 0):
+            return 1e6
+        return float(huber(log_y - np.log(pred), huber_delta).sum()) / scale
+
+    starts = _seeds(law, fast, y, space, objective)
+    best = None
+    found: list[float] = []
+    for z0 in starts:
+        res = minimize(objective, z0, method="L-BFGS-B", bounds=space.bounds, options=_LBFGS)
+        if best is None or res.fun < best.fun:
+            best = res
+        if any(abs(res.fun - f) <= 1e-6 * abs(res.fun) for f in found) and best.fun >= res.fun - 1e-12:
+            break  # two starts reached the same best optimum: more starts would only cost time
+        found.append(res.fun)
+    theta = space.to_theta(best.x)
+
+    resid = lambda zz: log_y - np.log(np.maximum(predict_all(space.to_theta(zz), fast), 1e-300))  # noqa: E731
+    r = resid(best.x)
+    jac = _jacobian(resid, best.x)
+    s2 = float(np.mean(r**2))
+    cov = s2 * np.linalg.pinv(jac.T @ jac)
+    out = Fit(law, theta, cov, float(np.sqrt(s2)), huber_delta, objective=float(best.fun) * scale)
+    for c in curves:
+        out.curves[c.name] = curve_metrics(out.predict(c.lr, c.steps, c.n_params), c.loss)
+    out.info = training_info(curves)
+    out.seconds = time.perf_counter() - t0
+    return out
+
+
+def training_info(curves: list[Curve]) -> dict[str, Any]:
+    """What a saved fit remembers about its data: each curve's schedule, and the first one's warmup and peak.
+
+    The warmup length is read off the LR as (peak index + 1), lrlab's convention lr(W - 1) = peak.
+    """
+    p = peak_index(curves[0].lr)
+    return {
+        "curves": {c.name: c.schedule for c in curves},
+        "warmup": p + 1 if p > 0 else 0,
+        "peak_lr": float(curves[0].lr[p]),
+    }
+
+
+def _seeds(law: Law, feats: list, y: np.ndarray, space: _Space, objective) -> list[np.ndarray]:
+    """Grid over the non-linear parameters with least-squares linear ones; the best distinct few, as z."""
+    scored = []
+    for point in law.grid():
+        theta = {n: 1.0 for n in law.names} | point
+        cols = [law.terms(theta, f) for f in feats]
+        x = np.stack([np.concatenate([c[n] for c in cols]) for n in law.linear], axis=1)
+        if not np.all(np.isfinite(x)):
+            continue
+        coef = np.linalg.lstsq(x, y, rcond=None)[0]
+        theta |= dict(zip(law.linear, (float(v) for v in coef), strict=True))
+        z = space.to_z(theta)
+        scored.append((objective(z), tuple(z)))
+    scored.sort()
+    seeds: list[np.ndarray] = []
+    for _, z in scored:
+        if all(np.max(np.abs(np.array(z) - s)) > 1e-6 for s in seeds):
+            seeds.append(np.array(z))
+        if len(seeds) == _STARTS:
+            break
+    return seeds

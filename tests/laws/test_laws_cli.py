@@ -1,0 +1,137 @@
+"""``lrlab fit | predict | optimize`` end to end on synthetic curves, and their one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from lrlab.cli.app import _OneLineErrors
+from lrlab.cli.laws import register
+from lrlab.laws import MultiPowerLaw, load_fit
+from lrlab.schedules import parse, write_csv
+
+THETA = {"L0": 2.4, "A": 0.65, "alpha": 0.43, "B": 520.0, "C": 2.0, "beta": 0.6, "gamma": 0.63}
+SPECS = {
+    "const": "constant:peak=3e-4,warmup=300",
+    "cos": "cosine:peak=3e-4,warmup=300,total=8000,final=3e-5",
+    "two": "constant:peak=3e-4,warmup=300 | @4000 constant:peak=9e-5",
+}
+
+
+@pytest.fixture(scope="module")
+def app():
+    fresh = typer.Typer(cls=_OneLineErrors)
+    register(fresh)
+    return fresh
+
+
+def run(app, *args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def make_curves(tmp_path):
+    """Sparse CSV logs from the MPL itself; the LR of every step comes from a sidecar NAME.lr.csv."""
+    paths = []
+    for name, spec in SPECS.items():
+        lr = parse(spec).values(8000)
+        steps = np.arange(400, 8000, 100)
+        loss = MultiPowerLaw().predict(THETA, lr, steps)
+        rows = "".join(f"{s},{float(lr[s])!r},{float(v)!r}\n" for s, v in zip(steps, loss, strict=True))
+        (tmp_path / f"{name}.csv").write_text("step,lr,loss\n" + rows)
+        write_csv(parse(spec), tmp_path / f"{name}.lr.csv", 8000)
+        paths.append(tmp_path / f"{name}.csv")
+    return paths
+
+
+def test_fit_predict_optimize(app, tmp_path):
+    curves = make_curves(tmp_path)
+    out = tmp_path / "fit.json"
+    res = run(app, "fit", *curves, "--law", "mpl", "--out", out, "--plot", tmp_path / "fit.png", "--json")
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout)
+    assert set(report["curves"]) == set(SPECS)
+    for m in report["curves"].values():
+        assert m["prede"] < 2e-4 and m["worste"] < 1e-3 and m["r2"] > 0.9999
+    assert (tmp_path / "fit.png").read_bytes()[:4] == b"\x89PNG"
+
+    # predict a held-out WSD given as a step,lr CSV: the CLI sees the same schedule the law was built for
+    wsd = parse("wsd:peak=3e-4,warmup=300,total=8000,decay=0.2")
+    write_csv(wsd, tmp_path / "wsd.csv", 8000)
+    res = run(app, "predict", out, "--schedule", tmp_path / "wsd.csv", "--steps", 8000, "--at", "1000,7999", "--json")
+    assert res.exit_code == 0, res.output
+    pred = json.loads(res.stdout)
+    assert set(pred) == {"steps", "loss", "lo", "hi"} and pred["steps"] == [1000, 7999]
+    truth = MultiPowerLaw().predict(THETA, wsd.values(8000), np.array([1000, 7999]))
+    np.testing.assert_allclose(pred["loss"], truth, rtol=1e-3)
+    assert all(lo < y < hi for lo, y, hi in zip(pred["lo"], pred["loss"], pred["hi"], strict=True))
+
+    res = run(app, "predict", out, "--schedule", str(wsd), "--steps", 8000, "--plot", tmp_path / "p.png")
+    assert res.exit_code == 0 and (tmp_path / "p.png").stat().st_size > 0
+
+    for family in ("wsd", "cosine", "free"):
+        res = run(
+            app,
+            "optimize",
+            out,
+            "--steps",
+            8000,
+            "--peak-lr",
+            3e-4,
+            "--family",
+            family,
+            "--json",
+            "--out-csv",
+            tmp_path / f"{family}.csv",
+            "--plot",
+            tmp_path / f"{family}.png",
+        )
+        assert res.exit_code == 0, res.output
+        choice = json.loads(res.stdout)
+        assert choice["family"] == family
+        assert choice["final_loss"] <= choice["baseline_loss"] + 1e-12
+        assert (tmp_path / f"{family}.png").stat().st_size > 0
+    saved = load_fit(out)
+    assert saved.info["warmup"] == 300
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("step,loss\n500,3.0\n400,2.9\n", "unsorted step 400"),
+        ("step,loss\n400,3.0\n400,2.9\n", "duplicate step 400"),
+        ("step,loss\n400,3.0\n500,nan\n", "loss nan"),
+        ("step,loss\n400,3.0\n500,-1\n", "loss -1.0"),
+        ("step,loss\n400,3.0\n9000,2.0\n", "covers 8000 steps but the curve runs to step 9000"),
+        ("step;loss\n400;3.0\n", "header must name"),
+    ],
+)
+def test_fit_errors_are_one_line_exit_2(app, tmp_path, text, message):
+    (tmp_path / "bad.csv").write_text(text)
+    res = run(app, "fit", tmp_path / "bad.csv", "--schedule", SPECS["cos"], "--out", tmp_path / "f.json")
+    assert res.exit_code == 2
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], res.stderr
+    assert not (tmp_path / "f.json").exists()
+
+
+def test_predict_and_optimize_errors(app, tmp_path):
+    (tmp_path / "bad.json").write_text("{}")
+    res = run(app, "predict", tmp_path / "bad.json", "--schedule", SPECS["cos"], "--steps", 100)
+    assert res.exit_code == 2 and "not an lrlab law fit" in res.stderr
+    curves = make_curves(tmp_path)
+    out = tmp_path / "fit.json"
+    assert run(app, "fit", *curves, "--law", "momentum", "--out", out).exit_code == 0
+    res = run(app, "predict", out, "--schedule", SPECS["cos"], "--steps", 9000)
+    assert res.exit_code == 2 and "covers 8000 steps, fewer than --steps 9000" in res.stderr
+    res = run(app, "optimize", out, "--steps", 8000, "--peak-lr", 3e-4, "--family", "zigzag")
+    assert res.exit_code == 2 and "--family must be wsd, cosine or free" in res.stderr
+    res = run(app, "fit", *curves, "--law", "nope", "--out", out)
+    assert res.exit_code == 2 and "unknown law 'nope'" in res.stderr
+    res = run(app, "fit", *curves, "--smooth", 0, "--out", out)
+    assert res.exit_code == 2 and "--smooth must be >= 1" in res.stderr
+    res = run(app, "fit", *curves, "--law", "momentum-size", "--out", out)
+    assert res.exit_code == 2 and "needs its model size" in res.stderr

@@ -1,0 +1,165 @@
+"""Fitting recovers known parameters from noisy synthetic curves; scores and bands behave."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lawdata import two_stage, warmup_cosine
+
+from lrlab.laws import Curve, MomentumLaw, MultiPowerLaw, curve_metrics, fit
+from lrlab.laws.fitting import huber
+
+
+def synthetic(law, theta, schedules, noise, seed, every=64, first=500):
+    rng = np.random.default_rng(seed)
+    curves = []
+    for i, lr in enumerate(schedules):
+        steps = np.arange(first, len(lr), every)
+        clean = law.predict(theta, lr, steps)
+        curves.append(Curve(f"c{i}", steps, clean * np.exp(noise * rng.standard_normal(len(steps))), lr))
+    return curves
+
+
+def train_schedules():
+    return [
+        two_stage(12_000, 300, 10**9, 0.0),  # constant
+        warmup_cosine(12_000, 300),
+        two_stage(8000, 300, 4000, 9e-5),
+    ]
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    l0=st.floats(2.0, 3.5),
+    a=st.floats(0.3, 0.8),
+    alpha=st.floats(0.3, 0.7),
+    c=st.floats(0.2, 1.0),
+    seed=st.integers(0, 2**16),
+)
+def test_momentum_law_recovers_its_parameters(l0, a, alpha, c, seed):
+    law = MomentumLaw()
+    truth = {"L0": l0, "A": a, "alpha": alpha, "C": c}
+    result = fit(law, synthetic(law, truth, train_schedules(), 2e-4, seed))
+    for name, value in truth.items():
+        assert result.theta[name] == pytest.approx(value, rel=0.08), name
+    # held-out schedule: a WSD-like linear decay predicted within the noise
+    lr = np.concatenate([two_stage(9000, 300, 10**9, 0.0), np.linspace(3e-4, 3e-5, 3000)])
+    steps = np.arange(500, 12_000, 64)
+    assert curve_metrics(result.predict(lr, steps), law.predict(truth, lr, steps))["prede"] < 1e-3
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    l0=st.floats(2.2, 3.2),
+    b=st.floats(300.0, 700.0),
+    c=st.floats(0.5, 3.0),
+    beta=st.floats(0.3, 0.8),
+    gamma=st.floats(0.4, 0.7),
+    seed=st.integers(0, 2**16),
+)
+def test_multipower_law_recovers_its_predictions(l0, b, c, beta, gamma, seed):
+    """C, beta, gamma trade off inside the kernel, so the test holds the fit to the curves it implies."""
+    law = MultiPowerLaw()
+    truth = {"L0": l0, "A": 0.6, "alpha": 0.45, "B": b, "C": c, "beta": beta, "gamma": gamma}
+    result = fit(law, synthetic(law, truth, train_schedules(), 2e-4, seed, every=128))
+    for name in ("L0", "A", "alpha"):
+        assert result.theta[name] == pytest.approx(truth[name], rel=0.1), name
+    lr = warmup_cosine(20_000, 300)
+    steps = np.arange(500, 20_000, 200)
+    assert curve_metrics(result.predict(lr, steps), law.predict(truth, lr, steps))["prede"] < 1.5e-3
+
+
+def test_fit_is_deterministic():
+    law = MomentumLaw(lam=None)
+    curves = synthetic(law, {"L0": 2.5, "A": 0.6, "alpha": 0.5, "C": 0.5, "lam": 0.998}, train_schedules(), 1e-3, 1)
+    a, b = fit(law, curves), fit(law, curves)
+    assert a.theta == b.theta
+    assert a.theta["lam"] == pytest.approx(0.998, abs=1.5e-3)
+
+
+def test_huber_is_quadratic_inside_and_linear_outside():
+    r = np.array([-3e-3, -5e-4, 0.0, 5e-4, 3e-3])
+    np.testing.assert_allclose(huber(r, 1e-3), [2.5e-6, 1.25e-7, 0.0, 1.25e-7, 2.5e-6])
+
+
+def test_metrics_on_a_known_case():
+    m = curve_metrics(np.array([1.1, 2.0, 2.7]), np.array([1.0, 2.0, 3.0]))
+    assert m["prede"] == pytest.approx((0.1 + 0.0 + 0.1) / 3)
+    assert m["worste"] == pytest.approx(0.1)
+    assert m["r2"] == pytest.approx(1 - (0.01 + 0.09) / 2.0)
+
+
+def test_band_brackets_the_prediction_and_widens_away_from_the_data():
+    law = MomentumLaw()
+    truth = {"L0": 2.5, "A": 0.6, "alpha": 0.5, "C": 0.5}
+    result = fit(law, synthetic(law, truth, train_schedules(), 2e-3, 3))
+    lr = two_stage(100_000, 300, 10**9, 0.0)
+    steps = np.array([5000, 50_000, 99_999])
+    pred, lo, hi = result.band(lr, steps)
+    assert np.all(lo < pred) and np.all(pred < hi)
+    width = (hi - lo) / pred
+    assert width[0] >= 2 * 1.9 * result.resid_std  # at least the residual scatter
+    assert width[2] > width[0]  # extrapolating 8x past the data is less certain
+
+
+def test_noisy_per_step_losses_fit_after_smoothing():
+    law = MomentumLaw()
+    truth = {"L0": 2.5, "A": 0.6, "alpha": 0.5, "C": 0.5}
+    lr = warmup_cosine(6000, 300)
+    steps = np.arange(300, 6000)
+    rng = np.random.default_rng(0)
+    noisy = law.predict(truth, lr, steps) * np.exp(0.02 * rng.standard_normal(len(steps)))
+    curve = Curve("noisy", steps, noisy, lr).smoothed(20)
+    assert len(curve.steps) == len(steps) // 20
+    other = synthetic(law, truth, [two_stage(6000, 300, 10**9, 0.0)], 0.0, 0)
+    result = fit(law, [curve, *other])
+    held = np.arange(400, 6000, 100)
+    assert curve_metrics(result.predict(lr, held), law.predict(truth, lr, held))["prede"] < 2e-3
+
+
+def test_size_law_recovers_its_parameters_across_three_sizes():
+    from lrlab.laws import MomentumSizeLaw
+
+    law = MomentumSizeLaw()
+    truth = {"L0": 1.8, "A": 0.55, "alpha": 0.5, "C": 0.4, "B": 0.3, "beta": 0.35, "gamma": 0.2}
+    rng = np.random.default_rng(5)
+    curves = []
+    for n in (25e6, 100e6, 400e6):
+        for i, lr in enumerate(train_schedules()):
+            steps = np.arange(500, len(lr), 64)
+            clean = law.predict(truth, lr, steps, n)
+            noisy = clean * np.exp(2e-4 * rng.standard_normal(len(steps)))
+            curves.append(Curve(f"{n:.0e}-{i}", steps, noisy, lr, n_params=n))
+    result = fit(law, curves)
+    for name, value in truth.items():
+        assert result.theta[name] == pytest.approx(value, rel=0.1, abs=0.02), name
+    lr = warmup_cosine(12_000, 300)
+    steps = np.arange(500, 12_000, 100)
+    err = curve_metrics(result.predict(lr, steps, 200e6), law.predict(truth, lr, steps, 200e6))["prede"]
+    assert err < 1e-3  # an unseen size between the fitted ones
+
+
+def test_variant_with_q_1_is_the_large_beta_limit_of_the_multipower_law():
+    from lrlab.laws import QAreaExpLaw
+
+    theta = {"L0": 2.4, "A": 0.65, "alpha": 0.43, "B": 520.0, "C": 0.02, "gamma": 0.8}
+    lr = two_stage(6000, 300, 3000, 5e-5)
+    steps = np.arange(400, 6000, 100)
+    limit = QAreaExpLaw().predict(theta | {"q": 1.0}, lr, steps)
+    big = 1e7  # (1 + C x / beta)^-beta -> exp(-C x)
+    near = MultiPowerLaw().predict(theta | {"C": theta["C"] / big, "beta": big}, lr, steps)
+    np.testing.assert_allclose(limit, near, rtol=1e-6)
+
+
+def test_variant_area_exponent_weights_low_lr_steps():
+    """Sq = eta_max sum (eta / eta_max)^q: with q = 0.5 a step at a quarter of the peak counts as half a step."""
+    from lrlab.laws import QAreaExpLaw
+
+    law = QAreaExpLaw()
+    lr = np.array([1e-4, 4e-4, 1e-4, 1e-4])
+    theta = {"L0": 0.0, "A": 1.0, "alpha": 1.0, "B": 0.0, "C": 1.0, "gamma": 0.5, "q": 0.5}
+    got = law.predict(theta, lr, np.array([0, 1, 3]))
+    area = 4e-4 * np.cumsum([0.5, 1.0, 0.5, 0.5])
+    np.testing.assert_allclose(got, 1.0 / area[[0, 1, 3]], rtol=1e-12)

@@ -1,0 +1,51 @@
+"""A fitted law survives JSON save/load exactly; bad fit files are one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from lawdata import two_stage, warmup_cosine
+
+from lrlab.errors import InputError
+from lrlab.laws import Curve, MomentumLaw, MultiPowerLaw, QAreaExpLaw, fit, load_fit, save_fit
+
+
+@pytest.mark.parametrize("law", [MomentumLaw(lam=None, warmup="area"), MultiPowerLaw(), QAreaExpLaw()])
+def test_round_trip_predicts_the_same(tmp_path, law):
+    lr = warmup_cosine(6000, 200)
+    steps = np.arange(300, 6000, 100)
+    loss = 2.5 + 0.6 * np.cumsum(lr)[steps] ** -0.5
+    flat = two_stage(6000, 200, 10**9, 0.0)
+    flat_loss = 2.5 + 0.6 * np.cumsum(flat)[steps] ** -0.5 + 0.01
+    result = fit(law, [Curve("cos", steps, loss, lr), Curve("flat", steps, flat_loss, flat)])
+    save_fit(result, tmp_path / "f.json")
+    back = load_fit(tmp_path / "f.json")
+    assert back.law.options() == law.options()
+    assert back.theta == result.theta
+    for a, b in zip(back.band(lr, steps), result.band(lr, steps), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert back.info["warmup"] == 200
+    assert back.curves == result.curves
+
+
+def test_bad_fit_files(tmp_path):
+    path = tmp_path / "f.json"
+    path.write_text("{")
+    with pytest.raises(InputError, match="not JSON"):
+        load_fit(path)
+    path.write_text(json.dumps({"format": "other"}))
+    with pytest.raises(InputError, match="not an lrlab law fit"):
+        load_fit(path)
+    path.write_text(json.dumps({"format": "lrlab.law-fit", "version": 99}))
+    with pytest.raises(InputError, match="unsupported version 99"):
+        load_fit(path)
+    path.write_text(json.dumps({"format": "lrlab.law-fit", "version": 1, "law": "nope"}))
+    with pytest.raises(InputError, match="unknown law 'nope'"):
+        load_fit(path)
+    path.write_text(json.dumps({"format": "lrlab.law-fit", "version": 1, "law": "mpl", "params": {"L0": 1}}))
+    with pytest.raises(InputError, match="missing key 'A'"):
+        load_fit(path)
+    with pytest.raises(InputError, match="cannot read fit file"):
+        load_fit(tmp_path / "absent.json")
