@@ -1,0 +1,122 @@
+"""Step time of lrlab's optimizers on a ~5M-parameter GPT's parameter list, against named baselines.
+
+Ratios of median step times, each pair measured alternately in one process (round-robin, one step of each
+optimizer per round, on its own copy of the parameters with fixed random gradients):
+
+    giadamw_vs_adamw      lrlab GIAdamW      / torch.optim.AdamW(foreach=True)
+    liona_vs_adamw        lrlab LionA        / torch.optim.AdamW(foreach=True)
+    lionar_vs_adamw       lrlab LionAR       / torch.optim.AdamW(foreach=True)
+    lion_vs_lion_pytorch  lrlab Lion         / lion_pytorch.Lion
+
+Run:  python benchmarks/optim.py [--rounds 40] [--threads 1] [--device cpu] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+from lion_pytorch import Lion as LionPytorch
+from rich.console import Console
+from rich.table import Table
+
+from lrlab.optim import GIAdamW, Lion, LionA, LionAR
+
+# the parameter shapes of a nanoGPT-style model: ~5.0M parameters
+VOCAB, CONTEXT, WIDTH, LAYERS = 4096, 256, 256, 5
+
+
+def gpt_shapes() -> list[tuple[int, ...]]:
+    shapes: list[tuple[int, ...]] = [(VOCAB, WIDTH), (CONTEXT, WIDTH)]
+    for _ in range(LAYERS):
+        shapes += [(WIDTH,), (WIDTH,)]  # ln_1 gain, bias
+        shapes += [(3 * WIDTH, WIDTH), (3 * WIDTH,), (WIDTH, WIDTH), (WIDTH,)]  # attention qkv, proj
+        shapes += [(WIDTH,), (WIDTH,)]  # ln_2
+        shapes += [(4 * WIDTH, WIDTH), (4 * WIDTH,), (WIDTH, 4 * WIDTH), (WIDTH,)]  # mlp fc, proj
+    shapes += [(WIDTH,), (WIDTH,)]  # ln_f
+    return shapes
+
+
+def make_params(device: str, seed: int = 0) -> list[torch.nn.Parameter]:
+    gen = torch.Generator().manual_seed(seed)
+    params = []
+    for shape in gpt_shapes():
+        p = torch.nn.Parameter((torch.randn(shape, generator=gen) * 0.02 + (len(shape) == 1)).to(device))
+        p.grad = torch.randn(shape, generator=gen).to(device) * 1e-3
+        params.append(p)
+    return params
+
+
+OPTIMIZERS: dict[str, Callable[[list[torch.nn.Parameter]], torch.optim.Optimizer]] = {
+    "torch AdamW (foreach)": lambda ps: torch.optim.AdamW(ps, lr=3e-4, weight_decay=0.1, foreach=True),
+    "lrlab GIAdamW": lambda ps: GIAdamW(ps, lr=3e-4, weight_decay=0.1),
+    "lrlab LionA": lambda ps: LionA(ps, lr=3e-5, weight_decay=0.1),
+    "lrlab LionAR": lambda ps: LionAR(ps, lr=3e-5, weight_decay=0.1),
+    "lion-pytorch Lion": lambda ps: LionPytorch(ps, lr=3e-5, weight_decay=0.1),
+    "lrlab Lion": lambda ps: Lion(ps, lr=3e-5, weight_decay=0.1),
+    # not in a ratio: what the warmup-free recipe with the SNR factor costs
+    "lrlab LionAR .98+N+IBC+SNR": lambda ps: LionAR(
+        ps, lr=3e-5, weight_decay=0.1, beta=0.98, nesterov=True, inverse_bias_correction=True, snr_gain=16.0
+    ),
+}
+RATIOS = {
+    "giadamw_vs_adamw": ("lrlab GIAdamW", "torch AdamW (foreach)"),
+    "liona_vs_adamw": ("lrlab LionA", "torch AdamW (foreach)"),
+    "lionar_vs_adamw": ("lrlab LionAR", "torch AdamW (foreach)"),
+    "lion_vs_lion_pytorch": ("lrlab Lion", "lion-pytorch Lion"),
+}
+
+
+def measure(device: str, rounds: int, warmup: int) -> dict[str, float]:
+    """Median seconds per step of every optimizer, stepping them round-robin."""
+    optimizers = {name: make(make_params(device)) for name, make in OPTIMIZERS.items()}
+    times: dict[str, list[float]] = {name: [] for name in optimizers}
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    for round_ in range(warmup + rounds):
+        for name, opt in optimizers.items():
+            sync()
+            start = time.perf_counter()
+            opt.step()
+            sync()
+            if round_ >= warmup:
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=40, help="timed steps per optimizer")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps per optimizer first")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (the machine may be shared)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--json", action="store_true", help="print only the ratios as JSON")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    medians = measure(args.device, args.rounds, args.warmup)
+    ratios = {key: medians[ours] / medians[base] for key, (ours, base) in RATIOS.items()}
+    if args.json:
+        print(json.dumps(ratios))
+        return
+    n_params = sum(torch.Size(s).numel() for s in gpt_shapes())
+    table = Table(title=f"optimizer step, {n_params / 1e6:.2f}M parameters, {args.device}, {args.threads} thread(s)")
+    table.add_column("optimizer")
+    table.add_column("median ms/step", justify="right")
+    table.add_column("vs torch AdamW", justify="right")
+    for name, seconds in medians.items():
+        table.add_row(name, f"{seconds * 1e3:.2f}", f"{seconds / medians['torch AdamW (foreach)']:.3f}")
+    console = Console()
+    console.print(table)
+    ratio_table = Table(title=f"ratios of median step times ({args.rounds} alternating rounds)")
+    for column in ("ratio", "ours", "baseline", "value"):
+        ratio_table.add_column(column, justify="right" if column == "value" else "left")
+    for key, (ours, base) in RATIOS.items():
+        ratio_table.add_row(key, ours, base, f"{ratios[key]:.3f}")
+    console.print(ratio_table)
+
+
+if __name__ == "__main__":
+    main()

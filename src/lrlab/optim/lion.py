@@ -1,0 +1,178 @@
+"""Lion and LionA, with the warmup-reducing options shared by the Lion family (lion_rotational.LionAR too)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+
+from lrlab.optim._foreach import ForeachOptimizer, check_betas, check_range, compute_dtype
+from lrlab.optim.snr import snr_factors
+
+_FAMILY_OPTIONS = """
+    Options shared by the Lion family (Lion, LionA, LionAR), with b2 the momentum's EMA coefficient:
+
+    - ``beta``: one momentum coefficient for both betas (``betas=(beta, beta)``), the paper's "momentum 0.98".
+    - ``nesterov``: take the direction from the momentum *after* this step's update,
+      c_t = b1 m_t + (1 - b1) g_t = b1 b2 m_{t-1} + (1 - b1 b2) g_t; with b1 = b2 = beta this is the sign of
+      Nesterov momentum.
+    - ``inverse_bias_correction``: multiply the update (not the weight decay) by 1 - b2^t, restoring the slow
+      start that un-corrected momentum gives a magnitude-sensitive optimizer: a built-in ramp over about
+      1 / (1 - b2) steps.
+    - ``snr_gain`` k >= 1: multiply each tensor's update by the SNR factor s = sqrt((1 + rho)/(1 + k rho)),
+      rho the tensor's estimated gradient signal-to-noise ratio (see :mod:`lrlab.optim.snr` for the estimate
+      and its cost); k = 1 (default) switches it off.
+    - ``maximize``: ascend instead of descend.
+"""
+
+
+class Lion(ForeachOptimizer):
+    __doc__ = (
+        r"""Lion (Chen et al. 2023): the sign of interpolated momentum, decoupled weight decay; foreach.
+
+    For each parameter w with gradient g_t at the 1-based step t (lr eta, weight decay lambda):
+
+        c_t = sign(b1 m_{t-1} + (1 - b1) g_t)
+        w  <- w (1 - eta lambda) - eta f_t c_t
+        m_t = b2 m_{t-1} + (1 - b2) g_t
+
+    with m_0 = 0 and f_t = 1 unless ``inverse_bias_correction`` or ``snr_gain`` make it smaller. With the
+    defaults this is ``lion_pytorch.Lion``. Each element moves by eta per step, so the update's L2 norm is
+    eta sqrt(number of nonzero entries of c_t).
+    """
+        + _FAMILY_OPTIONS
+        + """
+    State per parameter: ``step`` (CPU scalar), ``exp_avg`` (m); with ``snr_gain > 1`` also ``snr_signal`` and
+    ``snr_noise`` (scalars, from step 2 on). Float32 for bfloat16 and float16 parameters.
+    """
+    )
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-4,
+        betas: tuple[float, float] = (0.9, 0.99),
+        weight_decay: float = 0.0,
+        *,
+        beta: float | None = None,
+        nesterov: bool = False,
+        inverse_bias_correction: bool = False,
+        snr_gain: float = 1.0,
+        maximize: bool = False,
+        _extra: dict[str, Any] | None = None,
+    ) -> None:
+        name = type(self).__name__
+        if beta is not None:
+            betas = (beta, beta)
+        check_range(name, "lr", lr, 0.0, float("inf"), open_low=True)
+        check_betas(name, betas)
+        check_range(name, "weight_decay", weight_decay, 0.0, float("inf"))
+        check_range(name, "snr_gain", snr_gain, 1.0, float("inf"))
+        defaults = dict(
+            lr=lr,
+            betas=tuple(betas),
+            weight_decay=weight_decay,
+            nesterov=nesterov,
+            inverse_bias_correction=inverse_bias_correction,
+            snr_gain=snr_gain,
+            maximize=maximize,
+            **(_extra or {}),  # subclasses' own options, so that every param group carries them
+        )
+        super().__init__(params, defaults)
+
+    def _init_state(self, p: torch.Tensor, group: dict[str, Any]) -> None:
+        state = self._new_step_state(p)
+        state["exp_avg"] = torch.zeros_like(p, dtype=compute_dtype(p), memory_format=torch.preserve_format)
+
+    def _update(
+        self,
+        group: dict[str, Any],
+        params: list[torch.Tensor],
+        grads: list[torch.Tensor],
+        states: list[dict[str, torch.Tensor]],
+        t: int,
+    ) -> None:
+        beta1, beta2 = group["betas"]
+        momenta = [s["exp_avg"] for s in states]
+        factors = None
+        if group["snr_gain"] > 1.0:
+            factors = snr_factors(grads, momenta, states, beta2, t, group["snr_gain"])
+        if group["nesterov"]:
+            torch._foreach_lerp_(momenta, grads, 1 - beta2)
+            direction = torch._foreach_lerp(momenta, grads, 1 - beta1)
+        else:
+            direction = torch._foreach_lerp(momenta, grads, 1 - beta1)
+            torch._foreach_lerp_(momenta, grads, 1 - beta2)
+        torch._foreach_sign_(direction)
+        scale = group["lr"] * (1 - beta2**t if group["inverse_bias_correction"] else 1.0)
+        self._apply(group, params, list(direction), factors, scale, states, t)
+
+    def _apply(
+        self,
+        group: dict[str, Any],
+        params: list[torch.Tensor],
+        direction: list[torch.Tensor],
+        factors: list[torch.Tensor] | None,
+        scale: float,
+        states: list[dict[str, torch.Tensor]],
+        t: int,
+    ) -> None:
+        """w <- w (1 - eta lambda) - scale * factor_i * direction_i (direction may be overwritten)."""
+        if factors is not None:
+            torch._foreach_mul_(direction, factors)
+        if group["weight_decay"] != 0:
+            torch._foreach_mul_(params, 1 - group["lr"] * group["weight_decay"])
+        torch._foreach_add_(params, direction, alpha=-scale)
+
+
+class LionA(Lion):
+    __doc__ = (
+        r"""LionA: Lion whose update has an exactly controlled L2 norm (per tensor, or per neuron).
+
+    Lion's sign update has norm sqrt(number of nonzero entries), which drops when the momentum has exact
+    zeros (unused embedding rows, masked weights, low-precision underflow). LionA rescales the sign vector
+    to the norm of a full one:
+
+        c_t = sign(b1 m_{t-1} + (1 - b1) g_t)
+        u_t = c_t sqrt(n) / ||c_t||        per tensor (n = numel), or per neuron with ``per_neuron=True``
+                                           (each row of the tensor viewed as (shape[0], -1); n = row length)
+        w  <- w (1 - eta lambda) - eta f_t u_t
+        m_t = b2 m_{t-1} + (1 - b2) g_t
+
+    so ||w update|| = eta f_t sqrt(n) exactly (per tensor or per row) whenever c_t is not all zero (an all-zero
+    c_t gives no update). Vectors (ndim < 2) are always normalized per tensor.
+    """
+        + _FAMILY_OPTIONS
+        + """
+    Extra argument: ``per_neuron`` (default False). State as for :class:`Lion`.
+    """
+    )
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-4, *, per_neuron: bool = False, **kwargs: Any):
+        super().__init__(params, lr, _extra={"per_neuron": per_neuron}, **kwargs)
+
+    def _apply(
+        self,
+        group: dict[str, Any],
+        params: list[torch.Tensor],
+        direction: list[torch.Tensor],
+        factors: list[torch.Tensor] | None,
+        scale: float,
+        states: list[dict[str, torch.Tensor]],
+        t: int,
+    ) -> None:
+        if group["per_neuron"]:
+            for u in direction:
+                row_dims = tuple(range(1, u.ndim)) if u.ndim >= 2 else None
+                norms = torch.linalg.vector_norm(u, dim=row_dims, keepdim=True)
+                row_length = u.numel() // max(u.shape[0], 1) if u.ndim >= 2 else u.numel()
+                u.mul_(row_length**0.5 / norms.clamp_(min=1.0))
+        else:
+            norms = torch._foreach_norm(direction)
+            # a nonzero sign vector has norm >= 1, so clamping at 1 only guards the all-zero case
+            torch._foreach_clamp_min_(norms, 1.0)
+            torch._foreach_reciprocal_(norms)
+            torch._foreach_mul_(norms, [u.numel() ** 0.5 for u in direction])
+            factors = norms if factors is None else torch._foreach_mul(norms, factors)
+        super()._apply(group, params, direction, factors, scale, states, t)

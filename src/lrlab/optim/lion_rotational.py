@@ -1,0 +1,161 @@
+"""LionAR: rotational Lion, which fixes each neuron's weight norm and sets its angular update directly."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+
+from lrlab.errors import InputError
+from lrlab.optim.lion import _FAMILY_OPTIONS, Lion
+
+RMS_EMA = 0.9  # r: EMA coefficient of the squared update norm per row
+RMS_EPS = 1e-8
+DEGENERATE = 1e-5  # ||d||^2 below this share of ||c||^2 is rounding residue (float32 eps times row length)
+
+
+def is_rotational(p: torch.Tensor, group: dict[str, Any]) -> bool:
+    """Matrices and conv kernels (ndim >= 2, rows of two or more entries) rotate; the rest get plain Lion."""
+    return group["rotational"] and p.ndim >= 2 and p.numel() >= 2 * p.shape[0] > 0
+
+
+def equilibrium_angle(lr: float, weight_decay: float, betas: tuple[float, float], nesterov: bool) -> float:
+    """eta_r = sqrt(pi/2) sqrt(2 eta lambda) sqrt((1 - kappa)^2 + kappa^2 (1 - b2)/(1 + b2)), in radians.
+
+    kappa is the weight of m_{t-1} in the interpolated momentum: b1, or b1 b2 with Nesterov. The last root is
+    the stationary standard deviation of that interpolation for unit white-noise gradients.
+    """
+    beta1, beta2 = betas
+    kappa = beta1 * beta2 if nesterov else beta1
+    spread = (1 - kappa) ** 2 + kappa**2 * (1 - beta2) / (1 + beta2)
+    return math.sqrt(math.pi / 2) * math.sqrt(2 * lr * weight_decay) * math.sqrt(spread)
+
+
+class LionAR(Lion):
+    __doc__ = (
+        r"""LionAR: rotational Lion (Kosson, Messmer, Jaggi 2024; SCIENCE.md section 1a); foreach.
+
+    Each matrix (ndim >= 2) is viewed as rows w (neurons: the first dimension indexes them; the rest is the
+    row). At its first step each row is made zero-mean and its norm n0 is stored; then, per step t >= 1:
+
+        c   = sign(b1 m_{t-1} + (1 - b1) g_t)                 (Nesterov: sign(b1 m_t + (1 - b1) g_t))
+        d   = c - mean_row(c);   d <- d - w <d, w>_row / n0^2  (zero-mean, orthogonal to w)
+        a  <- r a + (1 - r) ||d||^2_row,   a_hat = sqrt(a / (1 - r^t))                    (r = 0.9)
+        eta_r = sqrt(pi/2) sqrt(2 eta lambda) sqrt((1 - kappa)^2 + kappa^2 (1 - b2)/(1 + b2))
+        w  <- w - f_t eta_r n0 d / (a_hat + 1e-8);   w <- w n0 / ||w||_row
+        m_t = b2 m_{t-1} + (1 - b2) g_t
+
+    kappa = b1 (b1 b2 with Nesterov); f_t = 1 unless ``inverse_bias_correction`` or ``snr_gain`` shrink it.
+    Every row keeps norm n0 and mean zero, and turns by the angle atan(f_t eta_r ||d|| / a_hat), which is
+    f_t eta_r up to O(eta_r^3) once ||d|| is steady: the rotational equilibrium of Lion with weight decay
+    lambda, reached from the first step. ``weight_decay`` (> 0) therefore sets the angular update and is not
+    applied as a decay to matrices; the projection replaces it. Vectors and scalars (biases, gains), rows of
+    one entry and the tensors of groups with ``rotational=False`` get plain :class:`Lion` (with decay).
+
+    The first ``step`` modifies the weights: each matrix row is centred (rows that are then zero raise an
+    InputError; put such tensors in a group with ``rotational=False``).
+    """
+        + _FAMILY_OPTIONS
+        + """
+    Extra argument: ``rotational`` (default True; per group). State per rotating tensor adds ``row_norm`` (n0)
+    and ``update_sq_ema`` (a), both of shape (rows, 1, ...).
+    """
+    )
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-4,
+        weight_decay: float = 0.1,
+        *,
+        rotational: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(params, lr, weight_decay=weight_decay, _extra={"rotational": rotational}, **kwargs)
+
+    def _init_state(self, p: torch.Tensor, group: dict[str, Any]) -> None:
+        super()._init_state(p, group)
+        if not is_rotational(p, group):
+            return
+        if group["weight_decay"] <= 0:
+            raise InputError(
+                f"LionAR: weight_decay={group['weight_decay']!r} gives matrices (here of shape {tuple(p.shape)}) "
+                "no angular update; use weight_decay > 0 or rotational=False for that group"
+            )
+        dims = tuple(range(1, p.ndim))
+        work = p.float() if p.dtype in (torch.bfloat16, torch.float16) else p
+        p.copy_(work - work.mean(dims, keepdim=True))
+        row_norm = torch.linalg.vector_norm(p, dim=dims, keepdim=True, dtype=work.dtype)
+        if not bool((row_norm > 0).all()):
+            raise InputError(
+                f"LionAR: a parameter of shape {tuple(p.shape)} has a row that is constant (zero after "
+                "centring), so it has no direction to rotate; initialize it randomly or use rotational=False"
+            )
+        state = self.state[p]
+        state["row_norm"] = row_norm
+        state["update_sq_ema"] = torch.zeros_like(row_norm)
+
+    def _apply(
+        self,
+        group: dict[str, Any],
+        params: list[torch.Tensor],
+        direction: list[torch.Tensor],
+        factors: list[torch.Tensor] | None,
+        scale: float,
+        states: list[dict[str, torch.Tensor]],
+        t: int,
+    ) -> None:
+        rotating = ["row_norm" in s for s in states]
+        plain = [i for i, r in enumerate(rotating) if not r]
+        if plain:
+            super()._apply(
+                group,
+                [params[i] for i in plain],
+                [direction[i] for i in plain],
+                None if factors is None else [factors[i] for i in plain],
+                scale,
+                [states[i] for i in plain],
+                t,
+            )
+        angle = equilibrium_angle(group["lr"], group["weight_decay"], group["betas"], group["nesterov"])
+        angle *= scale / group["lr"]  # the inverse bias correction, when on
+        rms_bias = 1 - RMS_EMA**t
+        for i in (i for i, r in enumerate(rotating) if r):
+            factor = angle if factors is None else angle * factors[i]
+            _rotate(params[i], direction[i], states[i]["row_norm"], states[i]["update_sq_ema"], factor, rms_bias)
+
+
+def _rotate(
+    w: torch.Tensor,
+    c: torch.Tensor,
+    row_norm: torch.Tensor,
+    update_sq_ema: torch.Tensor,
+    angle: float | torch.Tensor,
+    rms_bias: float,
+) -> None:
+    """One rotational step of the rows of ``w`` (in place) towards -d, with d built from ``c``.
+
+    Uses mean_row(w) = 0 and ||w||_row = n0 (kept by every previous step) to get d's coefficients from row
+    reductions instead of materializing d: d = c - mean(c) - k w with k = <c, w>/n0^2, and
+    ||d||^2 = ||c||^2 - C mean(c)^2 - k^2 n0^2 (C the row length). The final rescale uses the measured norm,
+    so rounding (bfloat16 weights above all) cannot make the norm drift. Rows whose d vanishes stay put.
+    """
+    dims = tuple(range(1, w.ndim))
+    row_length = w.numel() // w.shape[0]
+    n0_sq = row_norm.square()
+    mean_c = c.mean(dims, keepdim=True)
+    radial = (c * w).sum(dims, keepdim=True) / n0_sq
+    c_sq = torch.linalg.vector_norm(c, dim=dims, keepdim=True).square_()
+    d_sq = c_sq - row_length * mean_c.square() - radial.square() * n0_sq
+    # d = 0 (c constant along the row, or parallel to w; always so for rows of two) shows up as rounding
+    # residue of the subtraction above: such rows do not move
+    moving = d_sq > DEGENERATE * c_sq
+    d_sq.mul_(moving)
+    update_sq_ema.lerp_(d_sq, 1 - RMS_EMA)
+    step = (update_sq_ema / rms_bias).sqrt_().add_(RMS_EPS).reciprocal_().mul_(row_norm).mul_(angle)
+    step.mul_(moving)
+    # w - step * d = w (1 + step k) + step mean(c) - step c
+    w.mul_(1 + step * radial).add_(step * mean_c).addcmul_(c, step, value=-1.0)
+    w.mul_(row_norm / torch.linalg.vector_norm(w, dim=dims, keepdim=True))
