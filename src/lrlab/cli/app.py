@@ -8,7 +8,7 @@ import typer
 from typer.core import TyperGroup
 
 from lrlab import __version__
-from lrlab.cli import demo, laws, schedule
+from lrlab.cli import demo, laws, schedule, train
 from lrlab.cli.common import fail
 from lrlab.errors import InputError
 
@@ -50,6 +50,7 @@ def _root(
 demo.register(app)
 schedule.register(app)
 laws.register(app)
+train.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,61 @@
+"""``lrlab train``: run the training lab from a TOML config, a preset, or both, with overrides."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lrlab.cli.common import console, fail
+from lrlab.errors import InputError
+
+
+def train_command(
+    config: Annotated[Path | None, typer.Argument(help="TOML config (see examples/tiny.toml).")] = None,
+    preset: Annotated[str | None, typer.Option(help="Model preset: tiny, mini, small, medium.")] = None,
+    steps: Annotated[int | None, typer.Option(help="Optimizer steps to run (total, counting resumed ones).")] = None,
+    optimizer: Annotated[str | None, typer.Option(help="torch-adamw or an lrlab.optim name (lion, ...).")] = None,
+    schedule: Annotated[str | None, typer.Option(help="Schedule spec or step,lr CSV, e.g. 'cosine:peak=...'.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the initial weights and of the batches.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Sequences per optimizer step (global).")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", metavar="KEY=VALUE", help="Override any config key: --set model.n_layer=4."),
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Run folder: metrics.jsonl, run.json, checkpoints/.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the run in --out from its newest checkpoint.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Train a small GPT; a diverged run is a result (exit 0, status diverged in run.json)."""
+    from lrlab.train import ddp, load_config
+    from lrlab.train.loop import train
+
+    flags = {
+        "model.preset": preset,
+        "steps": steps,
+        "optimizer": optimizer,
+        "schedule": schedule,
+        "seed": seed,
+        "batch_size": batch_size,
+    }
+    try:
+        cfg = load_config(config, set_ or (), {k: v for k, v in flags.items() if v is not None})
+        result = train(cfg, out_dir=out, resume=resume, progress=progress)
+    except InputError as exc:
+        fail(str(exc))
+    ddp.teardown()  # only after success: after an error the other processes may never reach its barrier
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, one summary from rank 0
+        return
+    losses = f"train loss {result.final_train_loss}, val loss {result.final_val_loss}"
+    console.print(f"{result.status}: {result.steps_done} steps, {losses}" + (f", records in {out}" if out else ""))
+    if result.status == "diverged":
+        console.print(f"diverged at step {result.diverged_at}: a result, recorded as status 'diverged'")
+    if result.status == "interrupted":
+        console.print(f"interrupted: checkpoint saved; continue with --resume --out {out}" if out else "interrupted")
+        raise typer.Exit(code=130)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_command)

@@ -1,0 +1,83 @@
+"""The callback interface that probes plug into, and the lookup of probes named in a config.
+
+A callback is any object with some of the methods of :class:`Callback` (missing ones are skipped); each gets
+the :class:`StepContext` of the current step. Order within optimizer step ``t``:
+
+1. ``on_step_start``: before the forward passes of step ``t`` (``ctx.loss`` is None).
+2. ``after_backward``: the gradients of the whole step are in ``p.grad`` (all micro-batches accumulated and,
+   under DDP, averaged over processes), not yet clipped; ``ctx.loss`` is the step's mean train loss.
+3. ``after_step``: the optimizer has applied update ``t`` with learning rate ``ctx.lr``; gradients are still set.
+
+``on_train_start`` and ``on_train_end`` frame the run (``ctx.step`` is the first step, then the steps done).
+``ctx.log({...})`` adds keys to step ``t``'s metrics row, so probe values land in the same sink as the loss.
+Callbacks run on every process; log from ``ctx.rank == 0`` only to avoid duplicates (other ranks' rows are
+discarded anyway).
+
+A config names probes in ``probes = ["name", ...]``; each is built by ``lrlab.probes.PROBES[name]()``, a
+zero-argument factory returning a callback.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from lrlab.errors import InputError
+
+HOOKS = ("on_train_start", "on_step_start", "after_backward", "after_step", "on_train_end")
+
+
+@dataclass
+class StepContext:
+    model: nn.Module  # the bare model (never the DDP wrapper)
+    optimizer: torch.optim.Optimizer
+    step: int  # 0-based optimizer step
+    lr: float  # learning rate of update ``step``
+    batch: list[tuple[torch.Tensor, torch.Tensor]]  # this process's micro-batches (inputs, targets)
+    rank: int = 0
+    world_size: int = 1
+    loss: float | None = None
+    row: dict[str, Any] = field(default_factory=dict)
+
+    def log(self, metrics: dict[str, Any]) -> None:
+        """Add ``metrics`` to this step's metrics row."""
+        self.row.update(metrics)
+
+
+class Callback:
+    """Base class with every hook a no-op; subclass and override what you need."""
+
+    def on_train_start(self, ctx: StepContext) -> None: ...
+    def on_step_start(self, ctx: StepContext) -> None: ...
+    def after_backward(self, ctx: StepContext) -> None: ...
+    def after_step(self, ctx: StepContext) -> None: ...
+    def on_train_end(self, ctx: StepContext) -> None: ...
+
+
+class Hooks:
+    """Dispatches each hook to the callbacks that define it (bound once, so a step pays nothing extra)."""
+
+    def __init__(self, callbacks: list[Any]) -> None:
+        self._bound = {h: [getattr(c, h) for c in callbacks if hasattr(c, h)] for h in HOOKS}
+
+    def __call__(self, hook: str, ctx: StepContext) -> None:
+        for fn in self._bound[hook]:
+            fn(ctx)
+
+
+def resolve_probes(names: list[str]) -> list[Any]:
+    """Callbacks for the probe names of a config, from ``lrlab.probes.PROBES``."""
+    if not names:
+        return []
+    try:
+        registry = importlib.import_module("lrlab.probes").PROBES
+    except (ImportError, AttributeError):
+        registry = {}
+    unknown = [n for n in names if n not in registry]
+    if unknown:
+        raise InputError(f"config: unknown probe {unknown[0]!r} (available: {', '.join(registry) or 'none'})")
+    return [registry[n]() for n in names]

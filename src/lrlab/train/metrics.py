@@ -1,0 +1,99 @@
+"""Where a run's records go: a small sink interface and its JSON-lines implementation.
+
+A sink receives the run's metadata once (``open``), one row per optimizer step (``log``: a flat dict with at
+least ``step``, ``lr`` and ``train_loss``; ``val_loss`` on evaluation steps) and the outcome (``close``). The run
+store adds an SQLite sink with the same three methods.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class MetricsSink(Protocol):
+    def open(self, meta: dict[str, Any], start_step: int) -> None:
+        """Start (``start_step == 0``) or resume a run; rows of steps >= ``start_step`` are dropped."""
+
+    def log(self, row: dict[str, Any]) -> None:
+        """Record one step's metrics."""
+
+    def close(self, result: dict[str, Any]) -> None:
+        """Record the outcome: ``status`` (done, diverged, failed, interrupted), ``steps_done`` and details."""
+
+
+class NullSink:
+    """Records nothing: for runs without an output folder and for processes other than rank 0."""
+
+    def open(self, meta: dict[str, Any], start_step: int) -> None:
+        pass
+
+    def log(self, row: dict[str, Any]) -> None:
+        pass
+
+    def close(self, result: dict[str, Any]) -> None:
+        pass
+
+
+def _finite_or_none(value: Any) -> Any:
+    """JSON has no NaN or infinity: a diverged loss is written as null."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _step_of(line: str) -> int | None:
+    try:
+        return int(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    tmp = path.with_name(f"{path.name}.tmp")
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class JsonlSink:
+    """``DIR/metrics.jsonl`` (one JSON object per step, flushed as written) and ``DIR/run.json``."""
+
+    def __init__(self, out_dir: str | Path) -> None:
+        self.dir = Path(out_dir)
+        self.metrics_path = self.dir / "metrics.jsonl"
+        self.run_path = self.dir / "run.json"
+        self._file = None
+        self._meta: dict[str, Any] = {}
+
+    def open(self, meta: dict[str, Any], start_step: int) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._meta = meta
+        if start_step == 0:
+            self.metrics_path.write_text("")
+        elif self.metrics_path.exists():
+            # A run killed after its last checkpoint logged steps that the resumed run will redo, and a kill
+            # during a write can leave a torn last line: keep only whole rows before start_step.
+            kept = [
+                line
+                for line in self.metrics_path.read_text().splitlines(keepends=True)
+                if line.endswith("\n") and (step := _step_of(line)) is not None and step < start_step
+            ]
+            tmp = self.metrics_path.with_name("metrics.jsonl.tmp")
+            tmp.write_text("".join(kept))
+            os.replace(tmp, self.metrics_path)
+        self._file = open(self.metrics_path, "a", buffering=1)  # line-buffered: a crash loses no full row
+        write_json_atomic(self.run_path, {"status": "running", "steps_done": start_step, **meta})
+
+    def log(self, row: dict[str, Any]) -> None:
+        self._file.write(json.dumps({k: _finite_or_none(v) for k, v in row.items()}) + "\n")
+
+    def close(self, result: dict[str, Any]) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        clean = {k: _finite_or_none(v) for k, v in result.items()}
+        write_json_atomic(self.run_path, {**clean, **self._meta})

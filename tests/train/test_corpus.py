@@ -1,0 +1,97 @@
+"""Data sources: the stable path-hash split, the stdlib corpus and its cache, text files and folders, .bin."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lrlab.errors import InputError
+from lrlab.train.corpus import BIN_VOCAB, DOC_SEPARATOR, folder_files, is_validation, load_data, stdlib_files
+
+
+@given(st.text(min_size=1, max_size=60), st.floats(0.0, 1.0))
+def test_split_is_a_pure_function_of_the_path(path, fraction):
+    digest = hashlib.sha256(path.encode()).digest()[:8]
+    assert is_validation(path, fraction) == (int.from_bytes(digest, "big") / 2**64 < fraction)  # reference
+
+
+def test_split_fraction_and_monotonicity():
+    paths = [f"pkg/module_{i}.py" for i in range(4000)]
+    val = [p for p in paths if is_validation(p, 0.05)]
+    assert abs(len(val) - 200) < 4 * np.sqrt(4000 * 0.05 * 0.95)  # binomial, 4 sigma
+    assert set(val) <= {p for p in paths if is_validation(p, 0.10)}  # growing the fraction only adds files
+
+
+def test_stdlib_corpus_is_the_stdlib_split_by_path_and_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("LRLAB_CACHE", str(tmp_path))
+    files = stdlib_files()
+    rels = [rel for rel, _ in files]
+    assert rels == sorted(rels) and "json/__init__.py" in rels
+    assert not any(r.startswith("site-packages/") for r in rels)
+    data = load_data("stdlib")
+    sizes = {"train": 0, "val": 0}
+    for rel, path in files:
+        sizes["val" if is_validation(rel, 0.05) else "train"] += path.stat().st_size + len(DOC_SEPARATOR)
+    assert (len(data.train), len(data.val)) == (sizes["train"], sizes["val"])
+    assert data.vocab_size == 256 and data.train.dtype == np.uint16
+    first_train = next(path for rel, path in files if not is_validation(rel, 0.05)).read_bytes()
+    assert bytes(np.asarray(data.train[: len(first_train)], dtype=np.uint8)) == first_train
+    (cache,) = [p for p in tmp_path.iterdir() if p.name.startswith("stdlib-")]
+    stamp = (cache / "train.bin").stat().st_mtime_ns
+    again = load_data("stdlib")
+    assert (cache / "train.bin").stat().st_mtime_ns == stamp  # served from the cache, not rebuilt
+    assert np.array_equal(again.val, data.val)
+
+
+def test_text_folder_is_split_by_relative_path(tmp_path):
+    root = tmp_path / "texts"
+    (root / "sub").mkdir(parents=True)
+    contents = {f"sub/doc{i}.txt": f"document {i} " * 50 for i in range(40)}
+    contents[".hidden"] = "never read"
+    for rel, text in contents.items():
+        (root / rel).write_text(text)
+    assert [rel for rel, _ in folder_files(root)] == sorted(r for r in contents if r != ".hidden")
+    data = load_data(str(root), val_fraction=0.2)
+    expected_val = b"".join(
+        contents[rel].encode() + DOC_SEPARATOR
+        for rel in sorted(contents)
+        if rel != ".hidden" and is_validation(rel, 0.2)
+    )
+    assert bytes(np.asarray(data.val, dtype=np.uint8)) == expected_val
+    assert len(data.train) + len(data.val) == sum(len(t) + 2 for r, t in contents.items() if r != ".hidden")
+
+
+def test_text_file_keeps_its_tail_for_validation(tmp_path):
+    path = tmp_path / "book.txt"
+    path.write_bytes(bytes(range(256)) * 4)
+    data = load_data(str(path), val_fraction=0.25)
+    assert np.array_equal(data.train, np.tile(np.arange(256), 3)) and np.array_equal(data.val, np.arange(256))
+
+
+def test_bin_token_files(tmp_path):
+    tokens = np.arange(1000, dtype=np.uint16) * 50
+    tokens.tofile(tmp_path / "train.bin")
+    np.arange(10, dtype=np.uint16).tofile(tmp_path / "val.bin")
+    data = load_data(str(tmp_path / "train.bin"))
+    assert np.array_equal(data.train, tokens) and np.array_equal(data.val, np.arange(10))
+    assert data.vocab_size == BIN_VOCAB
+    tokens.tofile(tmp_path / "other.bin")
+    tail = load_data(str(tmp_path / "other.bin"), val_fraction=0.1)
+    assert np.array_equal(tail.val, tokens[900:]) and np.array_equal(tail.train, tokens[:900])
+    explicit = load_data(str(tmp_path / "other.bin"), val_data=str(tmp_path / "val.bin"))
+    assert np.array_equal(explicit.train, tokens)
+
+
+def test_bad_sources_are_input_errors(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        load_data(str(tmp_path / "missing.txt"))
+    (tmp_path / "odd.bin").write_bytes(b"abc")
+    with pytest.raises(InputError, match="odd"):
+        load_data(str(tmp_path / "odd.bin"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no files"):
+        load_data(str(tmp_path / "empty"))

@@ -1,0 +1,36 @@
+"""DDP: ``torchrun --nproc_per_node=2 -m lrlab.train`` on CPU/gloo matches one process with the same batch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from lrlab.train import load_config, train
+
+
+def test_two_processes_match_one_with_the_same_global_batch(tmp_path, text_file, read_metrics):
+    config = tmp_path / "ddp.toml"
+    config.write_text(
+        f"data = '{text_file}'\nseq_len = 32\nbatch_size = 8\ngrad_accum = 2\nsteps = 6\neval_every = 3\n"
+        "eval_batches = 2\nschedule = 'constant:peak=3e-3,warmup=2'\n"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    cmd += ["-m", "lrlab.train", str(config), "--out", str(tmp_path / "ddp"), "--no-progress"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    train(load_config(config), tmp_path / "single")
+
+    ddp, single = read_metrics(tmp_path / "ddp"), read_metrics(tmp_path / "single")
+    assert [r["step"] for r in ddp] == list(range(6))  # one row per step: only rank 0 writes
+    for key in ("train_loss", "grad_norm", "lr"):
+        assert [r[key] for r in ddp] == pytest.approx([r[key] for r in single], rel=1e-5), key
+    assert [r["step"] for r in ddp if "val_loss" in r] == [2, 5]
+    val = [r["val_loss"] for r in ddp if "val_loss" in r]
+    assert val == pytest.approx([r["val_loss"] for r in single if "val_loss" in r], rel=1e-5)
+    run = json.loads((tmp_path / "ddp" / "run.json").read_text())
+    assert run["status"] == "done" and run["meta"]["world_size"] == 2

@@ -1,0 +1,226 @@
+"""The training loop: determinism, exact resume, divergence, interruption, failures, callbacks, accumulation."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import types
+
+import pytest
+import torch
+
+import lrlab.train.loop
+from lrlab.errors import InputError
+from lrlab.train import Callback, Trainer, train
+from lrlab.train.checkpoint import list_checkpoints
+
+
+def losses(rows: list[dict]) -> list[float]:
+    return [r["train_loss"] for r in rows]
+
+
+def test_same_seed_same_curve_and_other_seed_differs(tmp_path, fast_config, read_metrics):
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        assert train(fast_config(f"seed={seed}"), tmp_path / name).status == "done"
+    a, b, c = (read_metrics(tmp_path / n) for n in "abc")
+    assert losses(a) == losses(b)
+    assert [r["val_loss"] for r in a if "val_loss" in r] == [r["val_loss"] for r in b if "val_loss" in r]
+    assert losses(a) != losses(c)
+
+
+def test_rows_follow_the_step_convention(tmp_path, fast_config, read_metrics):
+    cfg = fast_config("steps=7", "eval_every=3")
+    train(cfg, tmp_path)
+    rows = read_metrics(tmp_path)
+    assert [r["step"] for r in rows] == list(range(7))
+    # lr(t) of the constant spec with warmup 2: peak*(t+1)/2 for t < 2
+    assert [r["lr"] for r in rows[:3]] == pytest.approx([1.5e-3, 3e-3, 3e-3])
+    assert [r["step"] for r in rows if "val_loss" in r] == [2, 5, 6]  # every 3 steps and the last
+    assert rows[-1]["tokens"] == 7 * cfg.tokens_per_step
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["status"] == "done" and run["steps_done"] == 7
+    assert run["config"]["steps"] == 7 and run["meta"]["torch_version"] == torch.__version__
+    assert len(run["meta"]["code_version"]) == 12
+
+
+def test_resume_reproduces_the_uninterrupted_run_exactly(tmp_path, fast_config, read_metrics):
+    train(fast_config("steps=8"), tmp_path / "straight")
+    train(fast_config("steps=3"), tmp_path / "split")
+    result = train(fast_config("steps=8"), tmp_path / "split", resume=True)
+    assert result.status == "done" and result.steps_done == 8
+    straight, split = read_metrics(tmp_path / "straight"), read_metrics(tmp_path / "split")
+    assert [r["step"] for r in split] == list(range(8))
+    assert losses(split) == losses(straight)  # exact, not approximate
+    assert [r["lr"] for r in split] == [r["lr"] for r in straight]
+
+
+def test_resume_drops_rows_logged_after_the_last_checkpoint(tmp_path, fast_config, read_metrics):
+    train(fast_config("steps=5", "ckpt_every=2", "keep_last=5"), tmp_path)
+    list_checkpoints(tmp_path / "checkpoints")[-1].unlink()  # as if killed after logging steps 4 and 5,
+    with open(tmp_path / "metrics.jsonl", "a") as f:  # and in the middle of writing the next row
+        f.write('{"step": 5, "lr": 0.0')
+    assert list_checkpoints(tmp_path / "checkpoints")[-1].name == "ckpt-00000004.pt"
+    train(fast_config("steps=6"), tmp_path, resume=True)
+    train(fast_config("steps=6"), tmp_path / "straight")
+    rows = read_metrics(tmp_path)
+    assert [r["step"] for r in rows] == list(range(6))
+    assert losses(rows) == losses(read_metrics(tmp_path / "straight"))
+
+
+def test_keep_last_checkpoints(tmp_path, fast_config):
+    train(fast_config("steps=6", "ckpt_every=1", "keep_last=2"), tmp_path)
+    assert [p.name for p in list_checkpoints(tmp_path / "checkpoints")] == ["ckpt-00000005.pt", "ckpt-00000006.pt"]
+
+
+def test_huge_lr_diverges_and_is_recorded(tmp_path, fast_config, read_metrics):
+    result = train(fast_config("steps=50", "schedule='constant:peak=1e3'"), tmp_path)
+    assert result.status == "diverged"
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["status"] == "diverged" and run["diverged_at"] == result.diverged_at == run["steps_done"]
+    rows = read_metrics(tmp_path)
+    assert rows[-1]["step"] == result.diverged_at < 50
+    last = rows[-1]["train_loss"]
+    assert last is None or last > 3.0 * rows[0]["train_loss"]  # null stands for NaN/inf in JSON
+
+
+def test_loss_above_factor_of_initial_counts_as_divergence(tmp_path, fast_config):
+    class Inflate(Callback):
+        def on_step_start(self, ctx):  # scale the output layer so the loss blows up at step 2
+            if ctx.step == 2:
+                with torch.no_grad():
+                    ctx.model.lm_head.weight.mul_(500.0)
+
+    result = train(fast_config("divergence_factor=2.0"), tmp_path, callbacks=[Inflate()])
+    assert (result.status, result.diverged_at, result.steps_done) == ("diverged", 2, 2)
+
+
+def test_sigint_stops_after_the_step_with_a_checkpoint(tmp_path, fast_config, read_metrics):
+    class CtrlC(Callback):
+        def on_step_start(self, ctx):
+            if ctx.step == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    previous = signal.getsignal(signal.SIGINT)
+    result = train(fast_config("steps=20"), tmp_path, callbacks=[CtrlC()])
+    assert signal.getsignal(signal.SIGINT) is previous  # handler restored
+    assert (result.status, result.steps_done) == ("interrupted", 3)
+    assert list_checkpoints(tmp_path / "checkpoints")[-1].name == "ckpt-00000003.pt"
+    assert json.loads((tmp_path / "run.json").read_text())["status"] == "interrupted"
+    assert [r["step"] for r in read_metrics(tmp_path)] == [0, 1, 2]
+
+
+def test_error_inside_the_loop_is_recorded_as_failed(tmp_path, fast_config, read_metrics):
+    class Boom(Callback):
+        def after_step(self, ctx):
+            if ctx.step == 1:
+                raise RuntimeError("probe broke")
+
+    with pytest.raises(RuntimeError, match="probe broke"):
+        train(fast_config(), tmp_path, callbacks=[Boom()])
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["status"] == "failed" and "probe broke" in run["error"] and run["steps_done"] == 1
+    assert [r["step"] for r in read_metrics(tmp_path)] == [0]  # what was recorded stays
+
+
+def test_callbacks_see_the_documented_order_and_can_log(tmp_path, fast_config, read_metrics):
+    seen = []
+
+    class Probe:  # duck-typed: no base class needed, missing hooks are skipped
+        def on_step_start(self, ctx):
+            seen.append(("start", ctx.step, ctx.loss))
+
+        def after_backward(self, ctx):
+            grads = [p.grad for p in ctx.model.parameters()]
+            seen.append(("backward", ctx.step, all(g is not None for g in grads)))
+
+        def after_step(self, ctx):
+            ctx.log({"probe_lr": ctx.lr, "rows": sum(len(x) for x, _ in ctx.batch)})
+
+    train(fast_config("steps=2"), tmp_path, callbacks=[Probe()])
+    assert seen == [("start", 0, None), ("backward", 0, True), ("start", 1, None), ("backward", 1, True)]
+    rows = read_metrics(tmp_path)
+    assert [r["probe_lr"] for r in rows] == [r["lr"] for r in rows]
+    assert [r["rows"] for r in rows] == [4, 4]
+
+
+def test_gradient_accumulation_matches_the_full_batch(tmp_path, fast_config, read_metrics):
+    train(fast_config("grad_accum=1"), tmp_path / "one")
+    train(fast_config("grad_accum=2"), tmp_path / "two")
+    one, two = losses(read_metrics(tmp_path / "one")), losses(read_metrics(tmp_path / "two"))
+    assert two == pytest.approx(one, rel=1e-5)
+
+
+def test_token_budget_sets_the_steps(fast_config):
+    cfg = fast_config("steps=none", "tokens=300")  # 128 tokens per step -> ceil(300 / 128) = 3 steps
+    assert Trainer(cfg).total_steps == 3 and cfg.tokens_per_step == 128
+
+
+def test_weight_decay_groups(fast_config):
+    opt = Trainer(fast_config("decay_embeddings=false", "model.bias=true")).optimizer
+    decayed = {id(p) for g in opt.param_groups if g["weight_decay"] > 0 for p in g["params"]}
+    model_params = dict(Trainer(fast_config()).model.named_parameters())
+    assert all(p.ndim >= 2 for g in opt.param_groups if g["weight_decay"] > 0 for p in g["params"])
+    assert len(decayed) == 4 * 2  # c_attn, attn c_proj, c_fc, mlp c_proj per layer; no embeddings
+    assert any(n.startswith("wte") for n in model_params)
+
+
+@pytest.mark.parametrize("name", ["torch-adamw", "adamw", "giadamw", "lion", "liona", "lionar"])
+def test_every_optimizer_learns_and_resumes_exactly(name, tmp_path, fast_config, read_metrics):
+    # Lion's sign updates need a smaller LR; LionAR keeps row norms fixed, so its logits grow only through gains
+    peak = {"lion": "3e-4", "liona": "3e-4", "lionar": "1e-2"}.get(name, "3e-3")
+    cfg = [f"optimizer={name}", f"schedule='constant:peak={peak},warmup=2'", "eval_every=100"]
+    train(fast_config(*cfg, "steps=30"), tmp_path / "straight")
+    curve = losses(read_metrics(tmp_path / "straight"))
+    assert sum(curve[-5:]) / 5 < curve[0] - 0.3  # from ~ln(256) = 5.5 nats: learning
+    train(fast_config(*cfg, "steps=3"), tmp_path / "split")
+    train(fast_config(*cfg, "steps=6"), tmp_path / "split", resume=True)
+    assert losses(read_metrics(tmp_path / "split")) == curve[:6]
+
+
+def test_resume_into_a_different_model_is_an_input_error(tmp_path, fast_config):
+    train(fast_config("steps=2"), tmp_path)
+    with pytest.raises(InputError, match="does not fit this config"):
+        train(fast_config("steps=4", "model.n_layer=3"), tmp_path, resume=True)
+    with pytest.raises(InputError, match="no checkpoint"):
+        train(fast_config("steps=4"), tmp_path / "empty", resume=True)
+
+
+class _DoubleCtrlC(Callback):
+    """Ctrl-C at the start of step 1, and again once update 1 is applied."""
+
+    def on_step_start(self, ctx):
+        if ctx.step == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    def after_step(self, ctx):
+        if ctx.step == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_a_repeated_ctrl_c_within_a_second_is_the_same_request(tmp_path, fast_config):
+    result = train(fast_config("steps=20"), tmp_path, callbacks=[_DoubleCtrlC()])
+    assert (result.status, result.steps_done) == ("interrupted", 2)
+    assert list_checkpoints(tmp_path / "checkpoints")[-1].name == "ckpt-00000002.pt"
+
+
+def test_a_later_second_ctrl_c_aborts_at_once_and_is_recorded(tmp_path, fast_config, monkeypatch):
+    monkeypatch.setattr(lrlab.train.loop._StopSignal, "repeat_window_s", 0.0)  # every repeat counts as later
+    with pytest.raises(KeyboardInterrupt):
+        train(fast_config("steps=20"), tmp_path, callbacks=[_DoubleCtrlC()])
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert (run["status"], run["steps_done"]) == ("interrupted", 1)
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_config_probes_come_from_the_probes_registry(tmp_path, fast_config, read_metrics, monkeypatch):
+    class StepCounter(Callback):
+        def after_step(self, ctx):
+            ctx.log({"counted": ctx.step + 1})
+
+    monkeypatch.setitem(sys.modules, "lrlab.probes", types.SimpleNamespace(PROBES={"count": StepCounter}))
+    train(fast_config("steps=3", "probes=['count']"), tmp_path)
+    assert [r["counted"] for r in read_metrics(tmp_path)] == [1, 2, 3]
+    with pytest.raises(InputError, match="unknown probe 'nope' \\(available: count\\)"):
+        Trainer(fast_config("probes=['nope']"))
