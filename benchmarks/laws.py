@@ -7,7 +7,13 @@ step is rebuilt from its file name with lrlab schedules, as the README describes
 laws in the inner one, so the fit times of the laws are measured alternately in one process.
 
 ``--laws momentum-size`` adds the momentum law's model-size form, fitted once on the TRAIN curves of all the
-sizes given (N = 25e6, 100e6, 400e6) and scored per size (its fit_seconds is that one joint fit).
+sizes given (N = 25e6, 100e6, 400e6) and scored per size (its fit_seconds is that one joint fit). Other names
+beyond the registry's: momentum-area, mpl-converged (mpl fitted to convergence by L-BFGS-B instead of the
+authors' early-stopped Adam), mpl-paper (converged, warmup skipped in the loss-drop sum as the paper's formula
+reads) and mpl-qexp-count (the variant with the warmup counted).
+
+``--select`` runs the train-only model-selection protocol instead (no TEST curve is read for it): per law and
+size, the mean PredE of leave-one-TRAIN-curve-out and of a time split at step 16000 (see selection_scores).
 
 Baselines, named in the output:
 - ``mpl``: lrlab's MultiPowerLaw; every law's mean PredE is printed as a ratio to it;
@@ -16,7 +22,7 @@ Baselines, named in the output:
 Text mode also compares schedules for a 24000-step run under the fitted mpl and mpl-qexp: cosine to 10%, the
 best WSD, the free-form optimum, and the authors' MPL-optimized schedule (optimized_schedules/{size}.npy).
 
-Run:  python benchmarks/laws.py [--sizes 25,100,400] [--laws momentum,mpl,mpl-qexp] [--json]
+Run:  python benchmarks/laws.py [--sizes 25,100,400] [--laws momentum,mpl,mpl-qexp] [--json] [--select]
 --json prints {"<law>": {"<size>": {"mean_prede", "fit_seconds", "curves": {"<name>": {"prede", "worste"}}}}}.
 """
 
@@ -39,11 +45,15 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "loss_cu
 TRAIN = ("constant_24000", "cosine_24000", "wsdcon_9")
 TEST = ("constant_72000", "cosine_72000", "wsd_20000_24000", "wsdld_20000_24000", "wsdcon_3", "wsdcon_18")
 PEAK, WARMUP, FINAL = 3e-4, 2160, 3e-5
-LAW_OPTIONS = {
-    "momentum": {"lam": 0.999, "warmup": "peak"},
-    "momentum-area": {"lam": 0.999, "warmup": "area"},
-    "mpl": {},
+# benchmark name -> (registry law, its options, fit method or None for the law's default)
+LAWS = {
+    "momentum": ("momentum", {"lam": 0.999, "warmup": "peak"}, None),
+    "momentum-area": ("momentum", {"lam": 0.999, "warmup": "area"}, None),
+    "mpl-converged": ("mpl", {}, "lbfgs"),
+    "mpl-paper": ("mpl", {"warmup": "skip"}, "lbfgs"),
+    "mpl-qexp-count": ("mpl-qexp", {"warmup": "count"}, None),
 }
+SPLIT = 16_000  # the time split of the selection protocol (--select)
 
 
 def spec_of(name: str) -> str:
@@ -63,11 +73,14 @@ def spec_of(name: str) -> str:
 
 
 def law_of(name: str):
-    """A law by benchmark name: the plain registry names, plus momentum-area (the S_W warmup option)."""
-    if name in LAW_OPTIONS:
-        base = "momentum" if name.startswith("momentum") else name
-        return make_law(base, **LAW_OPTIONS[name])
-    return make_law(name)
+    """(law, fit method) by benchmark name: the registry names, plus the variants of ``LAWS``."""
+    base, options, method = LAWS.get(name, (name, {}, None))
+    return make_law(base, **options), method
+
+
+def fit_named(name: str, curves: list):
+    law, method = law_of(name)
+    return fit(law, curves, method=method)
 
 
 def authors_prede(size: int) -> dict[str, float]:
@@ -77,10 +90,10 @@ def authors_prede(size: int) -> dict[str, float]:
     return {name: float(v) for name, v in pairs}
 
 
-def load_size(size: int) -> dict:
+def load_size(size: int, names: tuple[str, ...] = TRAIN + TEST) -> dict:
     """The curves of one model size, named by file, each with its parameter count (for momentum-size)."""
     folder = DATA / "loss_curve_repo" / f"csv_{size}"
-    return {n: load_curve(folder / f"{n}.csv", schedule=spec_of(n), n_params=size * 1e6) for n in TRAIN + TEST}
+    return {n: load_curve(folder / f"{n}.csv", schedule=spec_of(n), n_params=size * 1e6) for n in names}
 
 
 def score(f, curves: dict, seconds: float) -> dict:
@@ -96,7 +109,7 @@ def score(f, curves: dict, seconds: float) -> dict:
 def run_size(curves: dict, laws: list[str]) -> tuple[dict, dict]:
     results, fits = {}, {}
     for name in laws:
-        f = fit(law_of(name), [curves[n] for n in TRAIN])
+        f = fit_named(name, [curves[n] for n in TRAIN])
         results[name] = score(f, curves, f.seconds)
         fits[name] = f
     return results, fits
@@ -107,6 +120,48 @@ def run_size_law(by_size: dict[int, dict]) -> dict[int, dict]:
     train = [replace(c[n], name=f"{size}M/{n}") for size, c in by_size.items() for n in TRAIN]
     f = fit(make_law("momentum-size"), train)
     return {size: score(f, curves, f.seconds) for size, curves in by_size.items()}
+
+
+def selection_scores(curves: dict, name: str) -> dict[str, float]:
+    """The train-only model-selection protocol: PredE on held-out parts of the TRAIN curves, never TEST.
+
+    - leave one curve out: fit on two TRAIN curves, score the third (3 scores);
+    - time split: fit on the steps < SPLIT of all three, score constant_24000 and cosine_24000 from SPLIT on.
+    """
+
+    def part(c, keep):
+        return replace(c, steps=c.steps[keep(c.steps)], loss=c.loss[keep(c.steps)])
+
+    out = {}
+    for held in TRAIN:
+        f = fit_named(name, [curves[n] for n in TRAIN if n != held])
+        out[f"without {held}"] = curve_metrics(f.predict(curves[held].lr, curves[held].steps), curves[held].loss)
+    f = fit_named(name, [part(curves[n], lambda s: s < SPLIT) for n in TRAIN])
+    for n in ("constant_24000", "cosine_24000"):
+        late = part(curves[n], lambda s: s >= SPLIT)
+        out[f"{n} after {SPLIT}"] = curve_metrics(f.predict(late.lr, late.steps), late.loss)
+    return {k: v["prede"] for k, v in out.items()}
+
+
+def run_selection(by_size: dict[int, dict], laws: list[str], as_json: bool) -> None:
+    """--select: the protocol's mean PredE per law and size (and its parts), then nothing about TEST."""
+    report = {name: {} for name in laws}
+    for size, curves in by_size.items():
+        for name in laws:
+            scores = selection_scores(curves, name)
+            report[name][str(size)] = {"select_prede": float(np.mean(list(scores.values()))), "parts": scores}
+    if as_json:
+        print(json.dumps(report))
+        return
+    table = Table(title="train-only selection protocol: mean held-out PredE (%)", show_edge=False)
+    table.add_column("law")
+    for size in by_size:
+        table.add_column(f"{size}M", justify="right")
+    table.add_column("mean", justify="right")
+    for name in laws:
+        vals = [report[name][str(size)]["select_prede"] for size in by_size]
+        table.add_row(name, *(f"{100 * v:.3f}" for v in vals), f"{100 * np.mean(vals):.3f}")
+    Console().print(table)
 
 
 def schedule_comparison(size: int, law_fit) -> dict[str, float]:
@@ -128,9 +183,13 @@ def main() -> None:
     parser.add_argument("--sizes", default="25,100,400")
     parser.add_argument("--laws", default="momentum,mpl,mpl-qexp")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--select", action="store_true", help="run the train-only selection protocol instead")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     laws = args.laws.split(",")
+    if args.select:
+        run_selection({size: load_size(size, TRAIN) for size in sizes}, laws, args.json)
+        return
     report: dict[str, dict[str, dict]] = {name: {} for name in laws}
     console = Console()
     by_size = {size: load_size(size) for size in sizes}

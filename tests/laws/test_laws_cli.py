@@ -50,12 +50,14 @@ def make_curves(tmp_path):
 def test_fit_predict_optimize(app, tmp_path):
     curves = make_curves(tmp_path)
     out = tmp_path / "fit.json"
-    res = run(app, "fit", *curves, "--law", "mpl", "--out", out, "--plot", tmp_path / "fit.png", "--json")
+    plot = tmp_path / "fit.png"
+    res = run(app, "fit", *curves, "--law", "mpl", "--method", "lbfgs", "--out", out, "--plot", plot, "--json")
     assert res.exit_code == 0, res.output
     report = json.loads(res.stdout)
     assert set(report["curves"]) == set(SPECS)
-    for m in report["curves"].values():
+    for m in report["curves"].values():  # exact curves, fitted to convergence: close to exact
         assert m["prede"] < 2e-4 and m["worste"] < 1e-3 and m["r2"] > 0.9999
+    assert load_fit(out).info["method"] == "lbfgs"
     assert (tmp_path / "fit.png").read_bytes()[:4] == b"\x89PNG"
 
     # predict a held-out WSD given as a step,lr CSV: the CLI sees the same schedule the law was built for
@@ -135,3 +137,9 @@ def test_predict_and_optimize_errors(app, tmp_path):
     assert res.exit_code == 2 and "--smooth must be >= 1" in res.stderr
     res = run(app, "fit", *curves, "--law", "momentum-size", "--out", out)
     assert res.exit_code == 2 and "needs its model size" in res.stderr
+    res = run(app, "fit", *curves, "--law", "mpl", "--method", "newton", "--out", out)
+    assert res.exit_code == 2 and "unknown fit method 'newton'" in res.stderr
+    res = run(app, "fit", *curves, "--law", "momentum", "--method", "adam", "--out", out)
+    assert res.exit_code == 2 and "law 'momentum' has no adam fit" in res.stderr
+    res = run(app, "fit", *curves, "--law", "mpl", "--warmup", "peak", "--out", out)
+    assert res.exit_code == 2 and "warmup must be one of ('count', 'skip')" in res.stderr

@@ -9,10 +9,19 @@ import pytest
 from lawdata import two_stage, warmup_cosine
 
 from lrlab.errors import InputError
-from lrlab.laws import Curve, MomentumLaw, MultiPowerLaw, QAreaExpLaw, fit, load_fit, save_fit
+from lrlab.laws import Curve, MomentumLaw, MultiPowerLaw, QAreaExpLaw, SaturatedDropLaw, fit, load_fit, save_fit
 
 
-@pytest.mark.parametrize("law", [MomentumLaw(lam=None, warmup="area"), MultiPowerLaw(), QAreaExpLaw()])
+@pytest.mark.parametrize(
+    "law",
+    [
+        MomentumLaw(lam=None, warmup="area"),
+        MultiPowerLaw(),
+        MultiPowerLaw(warmup="skip"),
+        QAreaExpLaw(),
+        SaturatedDropLaw(),
+    ],
+)
 def test_round_trip_predicts_the_same(tmp_path, law):
     lr = warmup_cosine(6000, 200)
     steps = np.arange(300, 6000, 100)
@@ -38,13 +47,14 @@ def test_bad_fit_files(tmp_path):
     path.write_text(json.dumps({"format": "other"}))
     with pytest.raises(InputError, match="not an lrlab law fit"):
         load_fit(path)
-    path.write_text(json.dumps({"format": "lrlab.law-fit", "version": 99}))
-    with pytest.raises(InputError, match="unsupported version 99"):
-        load_fit(path)
-    path.write_text(json.dumps({"format": "lrlab.law-fit", "version": 1, "law": "nope"}))
+    for old in (1, 99):  # version 1 fits predate the mpl laws' warmup option: refused, never misread
+        path.write_text(json.dumps({"format": "lrlab.law-fit", "version": old}))
+        with pytest.raises(InputError, match=f"unsupported version {old}"):
+            load_fit(path)
+    path.write_text(json.dumps({"format": "lrlab.law-fit", "version": 2, "law": "nope"}))
     with pytest.raises(InputError, match="unknown law 'nope'"):
         load_fit(path)
-    path.write_text(json.dumps({"format": "lrlab.law-fit", "version": 1, "law": "mpl", "params": {"L0": 1}}))
+    path.write_text(json.dumps({"format": "lrlab.law-fit", "version": 2, "law": "mpl", "params": {"L0": 1}}))
     with pytest.raises(InputError, match="missing key 'A'"):
         load_fit(path)
     with pytest.raises(InputError, match="cannot read fit file"):

@@ -45,18 +45,65 @@ def test_momentum_law_matches_its_published_error_on_400m(data_dir):
     assert 0.9 * 0.0022 <= mean <= 1.1 * 0.0022
 
 
+def logged_params(data_dir, size, line):
+    """A parameter list logged on the line containing ``line`` (e.g. 'Fitting complete')."""
+    text = (data_dir / "logs" / f"{size}.log").read_text()
+    found = re.search(rf"{line}.*?Best Params: \[([^\]]+)\]", text, re.S)
+    return [float(v) for v in found.group(1).replace(",", " ").split()]
+
+
+def authors_lr(name, size):
+    """The authors' per-step LR: their warmup is linspace(0, peak, W), i.e. lr(t) = peak t / (W - 1)."""
+    lr = load_curve(csv_path(size, name), schedule=bench.spec_of(name)).lr.copy()
+    lr[: bench.WARMUP] = np.linspace(0.0, bench.PEAK, bench.WARMUP)
+    return lr
+
+
+def csv_path(size, name):
+    return bench.DATA / "loss_curve_repo" / f"csv_{size}" / f"{name}.csv"
+
+
 @pytest.mark.parametrize("size", [25, 100, 400])
-def test_multipower_fit_is_at_least_as_close_as_the_authors_on_the_training_curves(data_dir, size):
+def test_authors_logged_parameters_reproduce_their_logged_errors(data_dir, size):
+    """The convention check: their fitted parameters, our law with the warmup counted in the loss-drop sum and
+    their LR array, give every PredE their log reports (train and test); skipping the warmup is ~5% off."""
+    names = ["L0", "A", "alpha", "B", "C", "beta", "gamma"]
+    theta = dict(zip(names, logged_params(data_dir, size, "Fitting complete"), strict=True))
+    theirs = logged(data_dir, size, "prede")
     cs = curves(data_dir, size)
-    f = fit(MultiPowerLaw(), [cs[n] for n in bench.TRAIN])
+    for n in ("cosine_24000", "wsdcon_9", "wsd_20000_24000"):  # one of each shape keeps the test short
+        lr = authors_lr(n, size)
+        ours = curve_metrics(MultiPowerLaw().predict(theta, lr, cs[n].steps), cs[n].loss)["prede"]
+        assert ours == pytest.approx(theirs[n], rel=1e-4), n
+        skipped = curve_metrics(MultiPowerLaw(warmup="skip").predict(theta, lr, cs[n].steps), cs[n].loss)
+        assert skipped["prede"] > 0.02
+
+
+def test_default_fit_follows_the_authors_procedure(data_dir):
+    """SaturatedDropLaw reaches their logged initialization; early-stopped Adam lands near their final fit."""
+    from lrlab.laws.multipower import SaturatedDropLaw
+
+    cs = curves(data_dir, 400)
+    train = [cs[n] for n in bench.TRAIN]
+    start = fit(SaturatedDropLaw(), train).theta
+    np.testing.assert_allclose(list(start.values()), logged_params(data_dir, 400, "Initialization"), rtol=1e-3)
+    final = fit(MultiPowerLaw(), train).theta
+    np.testing.assert_allclose(list(final.values()), logged_params(data_dir, 400, "Fitting complete"), rtol=0.03)
+
+
+@pytest.mark.parametrize("size", [25, 100, 400])
+def test_converged_multipower_fit_is_at_least_as_close_as_the_authors_on_the_training_curves(data_dir, size):
+    cs = curves(data_dir, size)
+    f = fit(MultiPowerLaw(), [cs[n] for n in bench.TRAIN], method="lbfgs")
     theirs = logged(data_dir, size, "prede")
     for n in bench.TRAIN:
         assert f.curves[n]["prede"] <= theirs[n], n
     test = np.mean([curve_metrics(f.predict(cs[n].lr, cs[n].steps), cs[n].loss)["prede"] for n in bench.TEST])
-    assert test < 0.0025  # held-out mean PredE; the authors log 0.11-0.17% with their own fit
+    assert test < 0.0025  # held-out mean PredE: 0.14-0.22%, the authors log 0.11-0.17% with their own fit
 
 
-def test_free_form_schedule_is_no_worse_than_the_authors_optimized_one(data_dir):
+def test_free_form_schedule_matches_the_authors_optimized_one(data_dir):
+    """Under the default (authors'-procedure) fit, the law their schedule was optimized for: within 1e-5."""
     cs = curves(data_dir, 400)
     f = fit(MultiPowerLaw(), [cs[n] for n in bench.TRAIN])
     total, peak, warmup = 24_000, 3e-4, 2160
@@ -65,20 +112,26 @@ def test_free_form_schedule_is_no_worse_than_the_authors_optimized_one(data_dir)
     theirs = float(f.predict(authors, [total - 1])[0])
     cosine = float(f.predict(baseline(total, peak, warmup).values(total), [total - 1])[0])
     ours = optimize_free(f, total, peak, warmup).loss
-    assert ours <= theirs + 1e-9 < cosine
+    assert ours <= theirs + 1e-5 < cosine
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("size", [25, 100, 400])
-def test_exp_kernel_variant_beats_the_multipower_law_on_held_out_curves(data_dir, size):
-    """The reason lrlab keeps its variant: lower mean test PredE at every size, fitted on TRAIN only."""
+def test_variant_beats_the_multipower_law_on_held_out_curves(data_dir):
+    """Why lrlab keeps mpl-qexp (fitted on TRAIN only): lower mean TEST PredE than the converged MPL at every
+    size, and than the default (authors'-procedure) MPL on average over the sizes (not at 25M)."""
     from lrlab.laws import QAreaExpLaw
 
-    cs = curves(data_dir, size)
-    means = []
-    for law in (MultiPowerLaw(), QAreaExpLaw()):
-        f = fit(law, [cs[n] for n in bench.TRAIN])
-        means.append(
-            np.mean([curve_metrics(f.predict(cs[n].lr, cs[n].steps), cs[n].loss)["prede"] for n in bench.TEST])
-        )
-    assert means[1] < means[0]
+    means = {}
+    for size in (25, 100, 400):
+        cs = curves(data_dir, size)
+        for key, law, method in (
+            ("adam", MultiPowerLaw(), None),
+            ("lbfgs", MultiPowerLaw(), "lbfgs"),
+            ("qexp", QAreaExpLaw(), None),
+        ):
+            f = fit(law, [cs[n] for n in bench.TRAIN], method=method)
+            pred = [curve_metrics(f.predict(cs[n].lr, cs[n].steps), cs[n].loss)["prede"] for n in bench.TEST]
+            means[key, size] = np.mean(pred)
+    for size in (25, 100, 400):
+        assert means["qexp", size] < means["lbfgs", size], size
+    assert np.mean([means["qexp", s] for s in (25, 100, 400)]) < np.mean([means["adam", s] for s in (25, 100, 400)])

@@ -28,13 +28,14 @@ def register(app: typer.Typer) -> None:
     app.command("optimize")(optimize_cmd)
 
 
-def _law_options(law: str, lam: str, warmup: str) -> dict:
+def _law_options(law: str, lam: str, warmup: str | None) -> dict:
+    given = {} if warmup is None else {"warmup": warmup}
     if not law.startswith("momentum"):
-        return {}
+        return given
     if lam == "fit":
-        return {"lam": None, "warmup": warmup}
+        return {"lam": None} | given
     try:
-        return {"lam": float(lam), "warmup": warmup}
+        return {"lam": float(lam)} | given
     except ValueError:
         raise InputError(f"--lam expects a number in [0, 1) or 'fit', got {lam!r}") from None
 
@@ -56,7 +57,17 @@ def fit_cmd(
     smooth: Annotated[int, typer.Option(help="Average the loss over blocks of K records (noisy logs).")] = 1,
     huber_delta: Annotated[float, typer.Option(help="Huber threshold on log loss.")] = 1e-3,
     lam: Annotated[str, typer.Option(help="Momentum law's lambda, or 'fit'.")] = "0.999",
-    warmup: Annotated[str, typer.Option(help="Momentum law's warmup: 'peak' (paper) or 'area' (S_W).")] = "peak",
+    warmup: Annotated[
+        str | None,
+        typer.Option(
+            help="Warmup handling. Momentum laws: 'peak' (paper, default) or 'area' (S_W). "
+            "mpl laws: 'count' (rises as negative drops, authors' code; mpl's default) or 'skip' (mpl-qexp's)."
+        ),
+    ] = None,
+    method: Annotated[
+        str | None,
+        typer.Option(help="Fit search: 'lbfgs' (to convergence) or 'adam' (authors' early-stopped; mpl's default)."),
+    ] = None,
     plot: Annotated[Path | None, typer.Option(help="Write a PNG: observed vs fitted, residuals, LR.")] = None,
     json: Annotated[bool, typer.Option("--json", help="Print parameters and per-curve PredE/WorstE/R^2.")] = False,
 ) -> None:
@@ -71,7 +82,7 @@ def fit_cmd(
     loaded = [replace(c, n_params=n).smoothed(smooth) for c, n in zip(loaded, sizes, strict=True)]
     if len({c.name for c in loaded}) != len(loaded):
         raise InputError("two curves share a file name; rename one (curves are reported by name)")
-    result = fit(the_law, loaded, huber_delta)
+    result = fit(the_law, loaded, huber_delta, method)
     result.info["n_params"] = {c.name: c.n_params for c in loaded}
     save_fit(result, out)
     if plot is not None:

@@ -11,7 +11,7 @@ from lrlab.laws.fitting import Fit, curve_metrics, fit
 from lrlab.laws.io import load_fit, save_fit
 from lrlab.laws.law import Law, Param
 from lrlab.laws.momentum import MomentumLaw, MomentumSizeLaw
-from lrlab.laws.multipower import MultiPowerLaw, QAreaExpLaw
+from lrlab.laws.multipower import MultiPowerLaw, QAreaExpLaw, SaturatedDropLaw
 from lrlab.laws.optimize import optimize, optimize_cosine, optimize_free, optimize_wsd
 from lrlab.laws.registry import LAWS, make_law
 
@@ -25,6 +25,7 @@ __all__ = [
     "MultiPowerLaw",
     "Param",
     "QAreaExpLaw",
+    "SaturatedDropLaw",
     "curve_metrics",
     "fit",
     "load_curve",

@@ -52,20 +52,23 @@ def annealing_area(lr: np.ndarray, lam: float) -> np.ndarray:
     return np.cumsum(lfilter([1.0], [1.0, -lam], lr_drops(lr)))
 
 
-def mpl_loss_drop(lr: np.ndarray, steps: np.ndarray, c: float, beta: float, gamma: float) -> np.ndarray:
+def mpl_loss_drop(
+    lr: np.ndarray, steps: np.ndarray, c: float, beta: float, gamma: float, warmup: bool = True
+) -> np.ndarray:
     """The multi-power law's loss drop without its amplitude B, exactly, at each observed step ``s``:
 
-        LD(s)/B = sum_{p < k <= s} (lr_{k-1} - lr_k) * G(lr_k^-gamma * S_k(s)),   S_k(s) = sum_{k<=i<=s} lr_i,
-        G(x) = 1 - (1 + c x)^-beta     (beta = inf: G(x) = 1 - exp(-c x), see :func:`kernel`),
+        LD(s)/B = sum_{k0 <= k <= s} (lr_{k-1} - lr_k) * G(lr_k^-gamma * S_k(s)),   S_k(s) = sum_{k<=i<=s} lr_i,
+        G(x) = 1 - (1 + c x)^-beta     (beta = inf: G(x) = 1 - exp(-c x), see :func:`kernel`).
 
-    with ``p`` the peak index (warmup excluded, as in Luo et al.). Only steps with a non-zero drop enter the
-    sum; the (observation, step) pairs are evaluated in numpy chunks, never in Python loops over steps.
+    ``warmup=True`` (the authors' code, k0 = 1): the warmup's rising LR enters as negative drops;
+    ``warmup=False`` (the paper's formula, k0 = p + 1 with ``p`` the peak index): only drops after the peak.
+    Only steps with a non-zero drop enter the sum; the (observation, step) pairs are evaluated in numpy
+    chunks, never in Python loops over steps.
     """
     lr = np.asarray(lr, dtype=np.float64)
     steps = np.asarray(steps, dtype=np.int64)
     prefix = forward_area(lr)
-    drops = lr_drops(lr)
-    drops[: peak_index(lr) + 1] = 0.0
+    drops = _counted_drops(lr, warmup)
     k = np.flatnonzero(drops)
     out = np.zeros(len(steps))
     if len(k) == 0:
@@ -80,6 +83,14 @@ def mpl_loss_drop(lr: np.ndarray, steps: np.ndarray, c: float, beta: float, gamm
         g = kernel(c * scale[None, :] * span, beta)
         out[start : start + rows] = np.where(k[None, :] <= s[:, None], g, 0.0) @ weight
     return out
+
+
+def _counted_drops(lr: np.ndarray, warmup: bool) -> np.ndarray:
+    """The drops that enter the loss-drop sum: all of them (warmup's rises as negative drops), or post-peak."""
+    drops = lr_drops(lr)
+    if not warmup:
+        drops[: peak_index(lr) + 1] = 0.0
+    return drops
 
 
 def kernel(cx: np.ndarray, beta: float) -> np.ndarray:
@@ -100,28 +111,31 @@ def _safe_lr(lr: np.ndarray) -> np.ndarray:
 class BinnedLossDrop:
     """A fast quadrature of :func:`mpl_loss_drop` for fitting: fixed per (schedule, steps), cheap per parameter.
 
-    For each observed step ``s`` the drops at distance ``d = s - k`` are grouped into bins: one bin per step for
-    ``d < 16``, then bins growing geometrically by 5%. Inside a bin the sum becomes ``W * G(x)`` with ``W`` the
-    bin's total drop and ``x`` built from the drop-weighted means of ``log lr_k`` and ``S_k(s)`` (and the damping
-    from the mean of ``log sum_{i<=k} lr_i``; exact for a
-    single drop, second order in the bin width otherwise). Rising and falling drops are binned apart so that the
-    weights never cancel. Tests hold it to the exact sum within a small tolerance.
+    For each observed step ``s`` the drops are grouped into bins that are narrow in the distance ``d = s - k``
+    (one step wide for ``d < 16``, then growing by 5%) and, over the warmup, also in ``k`` itself (the same rule
+    from step 0, so that no bin spans a large relative change of a warmup's LR): the common refinement of the
+    two partitions. Inside a bin the sum becomes ``W * G(x)`` with ``W`` the bin's total drop and ``x``
+    built from the drop-weighted means of ``log lr_k`` and ``S_k(s)`` (exact for a single drop, second order in
+    the bin width otherwise). Rising and falling drops are binned apart so that the weights never cancel.
+    Tests hold it to the exact sum within a small tolerance.
     """
 
-    def __init__(self, lr: np.ndarray, steps: np.ndarray, unit_bins: int = 16, growth: float = 1.05):
+    def __init__(
+        self, lr: np.ndarray, steps: np.ndarray, warmup: bool = True, unit_bins: int = 16, growth: float = 1.05
+    ):
         lr = np.asarray(lr, dtype=np.float64)
         steps = np.asarray(steps, dtype=np.int64)
         prefix = forward_area(lr)
-        drops = lr_drops(lr)
-        drops[: peak_index(lr) + 1] = 0.0
+        drops = _counted_drops(lr, warmup)
         log_lr = np.log(_safe_lr(lr))
         before = np.concatenate([[0.0], prefix[:-1]])  # before[k] = sum_{i<k} lr_i
-        edges = _distance_edges(int(steps.max(initial=0)) + 1, unit_bins, growth)
-        # k range of bin j for step s: s - edges[j+1] < k <= s - edges[j]
-        hi = steps[:, None] - edges[None, :-1]
-        lo = steps[:, None] - edges[None, 1:]
-        hi = np.clip(hi, -1, len(lr) - 1)
-        lo = np.clip(lo, -1, len(lr) - 1)
+        edges = _geometric_edges(int(steps.max(initial=0)) + 1, unit_bins, growth)
+        # cut points c in k: a bin holds c_j < k <= c_{j+1}; distance cuts s - edges, and the same edges in k
+        # over the warmup (up to the peak), where the LR changes by large factors
+        in_k = edges[edges <= peak_index(lr) + 1] - 1
+        cuts = np.concatenate([steps[:, None] - edges[None, :], np.broadcast_to(in_k, (len(steps), len(in_k)))], axis=1)
+        cuts = np.sort(np.clip(cuts, -1, steps[:, None]), axis=1)
+        lo, hi = cuts[:, :-1], cuts[:, 1:]
         weights, means_log, means_before = [], [], []
         for part in (np.maximum(drops, 0.0), np.minimum(drops, 0.0)):
             cw = np.concatenate([[0.0], np.cumsum(part)])
@@ -149,8 +163,8 @@ class BinnedLossDrop:
         return np.bincount(self.rows, weights=g * self.weight, minlength=self.n)
 
 
-def _distance_edges(limit: int, unit_bins: int, growth: float) -> np.ndarray:
-    """Bin edges over the distance d = s - k: 0, 1, ..., unit_bins, then geometric until past ``limit``."""
+def _geometric_edges(limit: int, unit_bins: int, growth: float) -> np.ndarray:
+    """Bin edges 0, 1, ..., unit_bins, then growing geometrically until past ``limit``."""
     edges = list(range(unit_bins + 1))
     while edges[-1] < limit:
         edges.append(max(edges[-1] + 1, int(np.ceil(edges[-1] * growth))))

@@ -1,8 +1,8 @@
 """Save and load a fitted law as versioned JSON, so that ``predict`` and ``optimize`` run without refitting.
 
-Format (version 1)::
+Format (version 2)::
 
-    {"format": "lrlab.law-fit", "version": 1, "law": "mpl", "options": {...}, "params": {"L0": ...},
+    {"format": "lrlab.law-fit", "version": 2, "law": "mpl", "options": {...}, "params": {"L0": ...},
      "cov": [[...]], "resid_std": ..., "huber_delta": ..., "objective": ..., "curves": {"name": {...}},
      "info": {...}}
 
@@ -23,7 +23,7 @@ from lrlab.laws.fitting import Fit
 from lrlab.laws.registry import make_law
 
 FORMAT = "lrlab.law-fit"
-VERSION = 1
+VERSION = 2  # 2: mpl laws save their "warmup" option (version 1 fits predated it)
 
 
 def fit_to_dict(f: Fit) -> dict:

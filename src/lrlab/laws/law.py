@@ -30,6 +30,10 @@ class Law(ABC):
     """A loss-curve law. Subclasses set ``name`` and implement the abstract methods."""
 
     name: ClassVar[str]
+    # How ``fitting.fit`` searches by default: "lbfgs" (grid + L-BFGS-B to convergence) or "adam" (the
+    # multi-power-law authors' procedure: a start from ``adam_start``, then early-stopped Adam, see fitting.py)
+    fit_method: ClassVar[str] = "lbfgs"
+    adam_rates: ClassVar[dict[str, float]] = {}  # Adam's step size per parameter (raw units), for "adam"
 
     @property
     @abstractmethod
@@ -52,6 +56,11 @@ class Law(ABC):
     @abstractmethod
     def terms(self, theta: dict[str, float], feats: Any) -> dict[str, np.ndarray]:
         """The columns that multiply each linear parameter (the prediction is their weighted sum)."""
+
+    def adam_start(self) -> tuple[Law, dict[str, float]]:
+        """For ``fit_method = "adam"``: a simpler law fitted first (its parameters seed this one) and the values
+        of the remaining parameters."""
+        raise NotImplementedError(f"law {self.name!r} has no Adam start")
 
     def options(self) -> dict[str, Any]:
         """Constructor arguments, saved with a fit so that loading rebuilds the same law."""

@@ -1,10 +1,13 @@
 """The multi-power law of Luo et al. (2025):
 
-    L(s) = L0 + A (S1(s) + S_W)^-alpha - B sum_{p<k<=s} (eta_{k-1} - eta_k) G(eta_k^-gamma S_k(s))
+    L(s) = L0 + A (S1(s) + S_W)^-alpha - B sum_{k0<=k<=s} (eta_{k-1} - eta_k) G(eta_k^-gamma S_k(s))
     S_k(s) = sum_{k<=i<=s} eta_i,   G(x) = 1 - (C x + 1)^-beta
 
-``p`` is the peak index (end of warmup). S1 + S_W is taken as the whole area ``sum_{i<=s} eta_i``, i.e. S_W is
-the LR actually spent in warmup (0.5 eta_max W for a linear warmup from 0, as in the paper, up to one step).
+S1 + S_W is taken as the whole area ``sum_{i<=s} eta_i``, i.e. S_W is the LR actually spent in warmup
+(0.5 eta_max W for a linear warmup from 0, as in the paper, up to one step). The loss-drop sum starts at
+``k0 = 1`` by default, as in the authors' code: the warmup's rising LR enters it as negative drops (their logged
+parameters reproduce their logged errors only this way); ``warmup="skip"`` starts it after the peak ``p``
+(``k0 = p + 1``), as the paper's formula is written.
 
 :class:`QAreaExpLaw` below is lrlab's variant (an LR-power progress area and an exponential drop kernel).
 """
@@ -13,24 +16,84 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from lrlab.errors import InputError
 from lrlab.laws.areas import BinnedLossDrop, forward_area, mpl_loss_drop, peak_index
 from lrlab.laws.law import Law, Param
+
+_WARMUPS = ("count", "skip")
 
 
 @dataclass(frozen=True)
 class _Feats:
     area: np.ndarray
-    drop: Any  # (c, beta, gamma) -> LD / B at the steps
+    drop: Any  # (c, beta, gamma) -> LD / B at the steps (an array for SaturatedDropLaw)
+
+
+class SaturatedDropLaw(Law):
+    """The multi-power law with a loss drop that is complete at once (G = 1), measured from the peak LR:
+
+        L(s) = L0 + A (sum_{i<=s} eta_i)^-alpha - B (eta_max - eta_s)
+
+    Four parameters (L0, A, alpha, B). It seeds the multi-power law's Adam fit, as in the authors' code.
+    """
+
+    name = "mpl-saturated"
+
+    @property
+    def params(self) -> tuple[Param, ...]:
+        return tuple(p for p in MultiPowerLaw().params if p.name in ("L0", "A", "alpha", "B"))
+
+    @property
+    def linear(self) -> tuple[str, ...]:
+        return ("L0", "A", "B")
+
+    def grid(self) -> list[dict[str, float]]:
+        return [{"alpha": a} for a in (0.2, 0.3, 0.4, 0.5, 0.6, 0.8)]
+
+    def prepare(self, lr, steps, n_params=None, exact=True) -> _Feats:
+        lr = np.asarray(lr, dtype=np.float64)
+        return _Feats(forward_area(lr)[steps], lr.max() - lr[steps])
+
+    def terms(self, theta, f: _Feats) -> dict[str, np.ndarray]:
+        return {"L0": np.ones_like(f.area), "A": f.area ** -theta["alpha"], "B": -f.drop}
 
 
 class MultiPowerLaw(Law):
-    """Seven parameters: L0, A, alpha, B, C, beta, gamma (LR in its raw units, e.g. 3e-4)."""
+    """Seven parameters: L0, A, alpha, B, C, beta, gamma (LR in its raw units, e.g. 3e-4).
+
+    ``warmup="count"`` (default, the authors' code): the warmup's rising LR enters the loss-drop sum as negative
+    drops; ``warmup="skip"``: the sum starts after the peak, as the paper's formula reads.
+    Fitted by default as the authors do (``fit_method = "adam"``): :class:`SaturatedDropLaw` first, then
+    early-stopped AdamW from C = 1, beta = 0.5, gamma = 0.5 with step sizes 0.05 (L0, A, B, C) and 0.005
+    (alpha, beta, gamma) in raw units.
+    """
 
     name = "mpl"
+    fit_method = "adam"
+    adam_rates: ClassVar[dict[str, float]] = {
+        "L0": 5e-2,
+        "A": 5e-2,
+        "B": 5e-2,
+        "C": 5e-2,
+        "alpha": 5e-3,
+        "beta": 5e-3,
+        "gamma": 5e-3,
+    }
+
+    def adam_start(self) -> tuple[Law, dict[str, float]]:
+        return SaturatedDropLaw(), {"C": 1.0, "beta": 0.5, "gamma": 0.5}
+
+    def __init__(self, warmup: str = "count"):
+        if warmup not in _WARMUPS:
+            raise InputError(f"{self.name}: warmup must be one of {_WARMUPS}, got {warmup!r}")
+        self.warmup = warmup
+
+    def options(self) -> dict[str, Any]:
+        return {"warmup": self.warmup}
 
     @property
     def params(self) -> tuple[Param, ...]:
@@ -59,8 +122,9 @@ class MultiPowerLaw(Law):
 
     def prepare(self, lr, steps, n_params=None, exact=True) -> _Feats:
         if exact:
-            return _Feats(forward_area(lr)[steps], lambda c, b, g: mpl_loss_drop(lr, steps, c, b, g))
-        return _Feats(forward_area(lr)[steps], BinnedLossDrop(lr, steps))
+            w = self.warmup == "count"
+            return _Feats(forward_area(lr)[steps], lambda c, b, g: mpl_loss_drop(lr, steps, c, b, g, w))
+        return _Feats(forward_area(lr)[steps], BinnedLossDrop(lr, steps, self.warmup == "count"))
 
     def terms(self, theta, f: _Feats) -> dict[str, np.ndarray]:
         return {
@@ -84,15 +148,22 @@ class QAreaExpLaw(MultiPowerLaw):
         L(s) = L0 + A Sq(s)^-alpha - B sum_{p<k<=s} (eta_{k-1} - eta_k) (1 - exp(-C eta_k^-gamma S_k(s)))
         Sq(s) = eta_max sum_{i<=s} (eta_i / eta_max)^q
 
+    fitted to convergence (grid + L-BFGS-B), warmup skipped in the loss-drop sum by default (``warmup="skip"``;
+    chosen over "count" by the train-only selection protocol in docs/laws.md).
+
     1. Progress area with an exponent q (fitted, 0.2..3): with q < 1 a step at a lower LR advances the
        power-law term by more than its LR share (q = 1 is the MPL's S1 + S_W).
     2. An exponential loss-drop kernel, the beta -> inf limit of the MPL's 1 - (1 + C x / beta)^-beta. Fitted on
        24K-step curves, the MPL's own kernel drifts to beta -> 0, a logarithmic drop that never saturates and
        over-predicts the drop of long, slow decays; the exponential kernel saturates.
-    Either change alone does not help on every model size; together they do (docs/laws.md has the numbers).
+    docs/laws.md has the numbers, and how the form was chosen.
     """
 
     name = "mpl-qexp"
+    fit_method = "lbfgs"
+
+    def __init__(self, warmup: str = "skip"):
+        super().__init__(warmup)
 
     @property
     def params(self) -> tuple[Param, ...]:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from lrlab.errors import InputError
 from lrlab.laws.law import Law
 from lrlab.laws.momentum import MomentumLaw, MomentumSizeLaw
-from lrlab.laws.multipower import MultiPowerLaw, QAreaExpLaw
+from lrlab.laws.multipower import MultiPowerLaw, QAreaExpLaw, SaturatedDropLaw
 
-LAWS: dict[str, type[Law]] = {cls.name: cls for cls in (MomentumLaw, MomentumSizeLaw, MultiPowerLaw, QAreaExpLaw)}
+LAWS: dict[str, type[Law]] = {
+    cls.name: cls for cls in (MomentumLaw, MomentumSizeLaw, MultiPowerLaw, QAreaExpLaw, SaturatedDropLaw)
+}
 
 
 def make_law(name: str, **options) -> Law:
