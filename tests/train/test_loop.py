@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
-import types
 
 import pytest
 import torch
@@ -214,13 +212,18 @@ def test_a_later_second_ctrl_c_aborts_at_once_and_is_recorded(tmp_path, fast_con
     assert not (tmp_path / "checkpoints").exists()
 
 
-def test_config_probes_come_from_the_probes_registry(tmp_path, fast_config, read_metrics, monkeypatch):
-    class StepCounter(Callback):
-        def after_step(self, ctx):
-            ctx.log({"counted": ctx.step + 1})
-
-    monkeypatch.setitem(sys.modules, "lrlab.probes", types.SimpleNamespace(PROBES={"count": StepCounter}))
-    train(fast_config("steps=3", "probes=['count']"), tmp_path)
-    assert [r["counted"] for r in read_metrics(tmp_path)] == [1, 2, 3]
-    with pytest.raises(InputError, match="unknown probe 'nope' \\(available: count\\)"):
+def test_probes_log_under_their_names_and_never_change_training(tmp_path, fast_config, read_metrics):
+    train(fast_config("grad_accum=2"), tmp_path / "plain")
+    probes = "probes=['updates', 'rrc', 'gns', 'sharpness']"
+    train(fast_config("grad_accum=2", probes, "probe_every=2"), tmp_path / "probed")
+    plain, probed = read_metrics(tmp_path / "plain"), read_metrics(tmp_path / "probed")
+    assert losses(plain) == losses(probed)
+    assert [r.get("val_loss") for r in plain] == [r.get("val_loss") for r in probed]
+    first, second = probed[0], probed[1]
+    for key in ("update_norm", "update_rel", "rrc", "gns/trace", "sharpness", "sharpness/lr_x"):
+        assert key in first and key not in second
+    assert any(k.startswith("rrc/blocks.0.") for k in first)
+    assert any(k.startswith("angle/") and k.endswith("/max") for k in first)
+    assert "sharpness/adam" in probed[2]  # from the second probe step on, Adam's state exists
+    with pytest.raises(InputError, match="unknown probe 'nope' \\(available: updates, rrc, gns, sharpness\\)"):
         Trainer(fast_config("probes=['nope']"))

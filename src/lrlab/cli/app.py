@@ -8,7 +8,7 @@ import typer
 from typer.core import TyperGroup
 
 from lrlab import __version__
-from lrlab.cli import demo, laws, schedule, train
+from lrlab.cli import demo, find_lr, laws, schedule, train
 from lrlab.cli.common import fail
 from lrlab.errors import InputError
 
@@ -51,6 +51,7 @@ demo.register(app)
 schedule.register(app)
 laws.register(app)
 train.register(app)
+find_lr.register(app)
 
 
 def main() -> None:

@@ -20,6 +20,10 @@ def train_command(
     schedule: Annotated[str | None, typer.Option(help="Schedule spec or step,lr CSV, e.g. 'cosine:peak=...'.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the initial weights and of the batches.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Sequences per optimizer step (global).")] = None,
+    probe: Annotated[
+        str | None, typer.Option(help="Comma-separated probes to attach: updates, rrc, gns, sharpness.")
+    ] = None,
+    probe_every: Annotated[int | None, typer.Option(help="Probe cadence in optimizer steps (default 10).")] = None,
     set_: Annotated[
         list[str] | None,
         typer.Option("--set", metavar="KEY=VALUE", help="Override any config key: --set model.n_layer=4."),
@@ -28,7 +32,20 @@ def train_command(
     resume: Annotated[bool, typer.Option(help="Continue the run in --out from its newest checkpoint.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
-    """Train a small GPT; a diverged run is a result (exit 0, status diverged in run.json)."""
+    """Train a small GPT; a diverged run is a result (exit 0, status diverged in run.json).
+
+    Examples:
+
+      lrlab train --preset tiny --steps 300 --out runs/tiny
+
+      lrlab train examples/small.toml --optimizer lionar --schedule "constant:peak=3e-3" --out runs/lionar
+
+      lrlab train --preset tiny --steps 200 --probe updates,rrc,gns --probe-every 10 --set grad_accum=2
+
+      lrlab train examples/tiny.toml --steps 600 --out runs/tiny --resume
+
+      torchrun --nproc_per_node=2 -m lrlab.train examples/tiny.toml --out runs/ddp
+    """
     from lrlab.train import ddp, load_config
     from lrlab.train.loop import train
 
@@ -39,6 +56,8 @@ def train_command(
         "schedule": schedule,
         "seed": seed,
         "batch_size": batch_size,
+        "probes": [p.strip() for p in probe.split(",") if p.strip()] if probe is not None else None,
+        "probe_every": probe_every,
     }
     try:
         cfg = load_config(config, set_ or (), {k: v for k, v in flags.items() if v is not None})

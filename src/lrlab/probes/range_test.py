@@ -58,7 +58,7 @@ def lr_range_test(
     lr_min: float = 1e-7,
     lr_max: float = 1.0,
     steps: int = 100,
-    smooth: float = 0.98,
+    smooth: float = 0.95,
     diverge: float = 4.0,
     progress: bool = False,
 ) -> RangeTestResult:

@@ -5,8 +5,8 @@ For a layer y = W x and its update dW, on the inputs x the layer saw in this ste
     rrc/<layer> = mean_x ||dW x|| / mean_x ||W x||          (bias excluded: it does not depend on x)
 
 ``rrc`` is the mean over layers. Inputs are captured with forward pre-hooks registered only on probe steps and
-removed after the backward pass; at most ``max_rows`` evenly strided rows (tokens) per layer are kept, in
-float32. Cost on a probe step: the captured rows, one copy of the Linear weights, and two small matmuls per layer.
+removed after the backward pass; at most ``max_rows`` (256) evenly strided rows (tokens) per layer are kept, in
+float32. Cost on a probe step: the captured rows, one copy of the Linear weights, and one small matmul per layer.
 Early in training, when the gradient SNR is high, updates align with the inputs and RRC is far larger than the
 relative update norm suggests; that gap is what warmup (or LionAR's SNR factor) controls.
 """
@@ -23,10 +23,10 @@ from lrlab.probes.base import Probe, log_rank0
 
 def relative_representation_change(w_before: torch.Tensor, w_after: torch.Tensor, x: torch.Tensor) -> float:
     """mean_rows ||(W' - W) x|| / mean_rows ||W x|| for inputs ``x`` of shape (rows, in_features)."""
-    x = x.float()
-    change = (x @ (w_after.float() - w_before.float()).T).norm(dim=1).mean()
-    base = (x @ w_before.float().T).norm(dim=1).mean()
-    return (change / base).item()
+    w = w_before.float()
+    both = x.float() @ torch.cat([w_after.float() - w, w]).T  # one matmul: [dW x, W x] side by side
+    change, base = both.split(w.shape[0], dim=1)
+    return (change.norm(dim=1).mean() / base.norm(dim=1).mean()).item()
 
 
 class RRCProbe(Probe):
@@ -34,7 +34,7 @@ class RRCProbe(Probe):
 
     name = "rrc"
 
-    def __init__(self, every: int = 10, max_rows: int = 1024) -> None:
+    def __init__(self, every: int = 10, max_rows: int = 256) -> None:
         super().__init__(every)
         self.max_rows = max_rows
         self._handles: list[Any] = []
@@ -61,10 +61,10 @@ class RRCProbe(Probe):
         self._inputs, self._weights = {}, {}
         if not self.active(ctx.step):
             return
-        for name, module in ctx.model.named_modules():
-            if isinstance(module, nn.Linear):
-                self._weights[name] = module.weight.detach().clone()
-                self._handles.append(module.register_forward_pre_hook(self._capture(name)))
+        self._modules = {name: m for name, m in ctx.model.named_modules() if isinstance(m, nn.Linear)}
+        for name, module in self._modules.items():
+            self._weights[name] = module.weight.detach().clone()
+            self._handles.append(module.register_forward_pre_hook(self._capture(name)))
 
     def after_backward(self, ctx: Any) -> None:
         self._remove_hooks()  # evaluation passes later in the step must not be captured
@@ -72,9 +72,8 @@ class RRCProbe(Probe):
     def after_step(self, ctx: Any) -> None:
         if not self._weights:
             return
-        modules = dict(ctx.model.named_modules())
         values = {
-            f"rrc/{name}": relative_representation_change(w, modules[name].weight.detach(), self._inputs[name])
+            f"rrc/{name}": relative_representation_change(w, self._modules[name].weight.detach(), self._inputs[name])
             for name, w in self._weights.items()
             if name in self._inputs
         }

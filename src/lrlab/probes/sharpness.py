@@ -2,8 +2,8 @@
 
 - ``hessian_vector_product``: H v by double backward (the gradient graph is built once and reused).
 - ``top_eigenvalue``: power iteration on a symmetric operator, stopped when the Rayleigh quotient changes by less
-  than ``tol`` (relative) between iterations. It returns the eigenvalue of largest magnitude, which is the top
-  eigenvalue whenever the Hessian's positive part dominates (the usual case for a training loss).
+  than ``tol`` (relative) between iterations; when the dominant eigenvalue is negative, a second run on the
+  shifted operator recovers the largest (most positive) one.
 - Adam preconditioning: P = (sqrt(v_hat) + eps)(1 - b1^t) with v_hat = v / (1 - b2^t), from the optimizer's
   ``exp_avg_sq`` state. The eigenvalues of P^-1 H equal those of P^-1/2 H P^-1/2, which is symmetric, so the
   same power iteration applies.
@@ -40,13 +40,10 @@ def hessian_vector_product(loss: torch.Tensor, params: Vectors) -> Callable[[Vec
     return hvp
 
 
-def top_eigenvalue(
-    operator: Callable[[Vectors], Vectors], like: Vectors, iters: int = 100, tol: float = 1e-4, seed: int = 0
+def _power_iteration(
+    operator: Callable[[Vectors], Vectors], like: Vectors, iters: int, tol: float, seed: int
 ) -> tuple[float, int]:
-    """(eigenvalue of largest magnitude, iterations used) of a symmetric linear operator, by power iteration.
-
-    The start vector comes from a private generator (``seed``), so the global RNG is untouched.
-    """
+    """(eigenvalue of largest magnitude, iterations) by power iteration from a private-generator start vector."""
     gen = torch.Generator().manual_seed(seed)
     v = [torch.randn(x.shape, generator=gen, dtype=torch.float32).to(x) for x in like]
     eig = 0.0
@@ -60,6 +57,26 @@ def top_eigenvalue(
             return new, i
         eig = new
     return eig, iters
+
+
+def top_eigenvalue(
+    operator: Callable[[Vectors], Vectors], like: Vectors, iters: int = 100, tol: float = 1e-4, seed: int = 0
+) -> tuple[float, int]:
+    """(largest eigenvalue, iterations used) of a symmetric linear operator, by power iteration.
+
+    Power iteration finds the eigenvalue of largest magnitude, mu. When mu < 0 (a Hessian early in training can
+    have a dominant negative direction), a second run on A - mu I, whose eigenvalues are all >= 0 and whose
+    largest is lambda_max - mu, recovers lambda_max. The global RNG is untouched (``seed`` feeds a private one).
+    """
+    mu, used = _power_iteration(operator, like, iters, tol, seed)
+    if mu >= 0:
+        return mu, used
+
+    def shifted(v: Vectors) -> Vectors:
+        return [a - mu * x for a, x in zip(operator(v), v, strict=True)]
+
+    top, more = _power_iteration(shifted, like, iters, tol, seed + 1)
+    return top + mu, used + more
 
 
 def adam_preconditioner(optimizer: torch.optim.Optimizer, params: Vectors) -> Vectors | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from matplotlib.figure import Figure
 
 from lrlab.probes import CatapultResult, RangeTestResult
@@ -18,9 +19,10 @@ def plot_range_test(result: RangeTestResult, path: Path) -> Path:
     ax.plot(result.lrs, result.smoothed, lw=2, label="smoothed")
     for (name, lr), color in zip(result.suggestions.items(), ("tab:red", "tab:green"), strict=False):
         ax.axvline(lr, color=color, ls="--", lw=1, label=f"{name}: {lr:.2e}")
-    finite = result.smoothed[result.smoothed == result.smoothed]
-    if finite.size:
-        ax.set_ylim(finite.min() - 0.05 * abs(finite.min()), min(finite.max(), 2 * finite[0]) * 1.05)
+    finite = result.smoothed[np.isfinite(result.smoothed)]
+    if finite.size:  # from the lowest loss seen to twice the starting loss, so a blow-up does not flatten the rest
+        low = np.nanmin(np.where(np.isfinite(result.losses), result.losses, np.nan))
+        ax.set_ylim(low - 0.02 * abs(low), min(finite.max(), 2 * finite[0]) * 1.05)
     ax.set(xscale="log", xlabel="learning rate", ylabel="training loss", title="LR range test")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

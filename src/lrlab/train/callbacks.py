@@ -13,13 +13,12 @@ the :class:`StepContext` of the current step. Order within optimizer step ``t``:
 Callbacks run on every process; log from ``ctx.rank == 0`` only to avoid duplicates (other ranks' rows are
 discarded anyway).
 
-A config names probes in ``probes = ["name", ...]``; each is built by ``lrlab.probes.PROBES[name]()``, a
-zero-argument factory returning a callback.
+A config names probes in ``probes = ["name", ...]``; each is built as ``lrlab.probes.PROBES[name](every=K)``
+with K the config's ``probe_every``.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +26,7 @@ import torch
 from torch import nn
 
 from lrlab.errors import InputError
+from lrlab.probes import PROBES
 
 HOOKS = ("on_train_start", "on_step_start", "after_backward", "after_step", "on_train_end")
 
@@ -69,15 +69,9 @@ class Hooks:
             fn(ctx)
 
 
-def resolve_probes(names: list[str]) -> list[Any]:
-    """Callbacks for the probe names of a config, from ``lrlab.probes.PROBES``."""
-    if not names:
-        return []
-    try:
-        registry = importlib.import_module("lrlab.probes").PROBES
-    except (ImportError, AttributeError):
-        registry = {}
-    unknown = [n for n in names if n not in registry]
+def resolve_probes(names: list[str], every: int = 10) -> list[Any]:
+    """Callbacks for the probe names of a config, from ``lrlab.probes.PROBES``, each run every ``every`` steps."""
+    unknown = [n for n in names if n not in PROBES]
     if unknown:
-        raise InputError(f"config: unknown probe {unknown[0]!r} (available: {', '.join(registry) or 'none'})")
-    return [registry[n]() for n in names]
+        raise InputError(f"config: unknown probe {unknown[0]!r} (available: {', '.join(PROBES)})")
+    return [PROBES[n](every=every) for n in names]

@@ -60,7 +60,8 @@ class TrainConfig:
     ckpt_every: int = 0  # 0: checkpoint only at the end of the run
     keep_last: int = 2
     divergence_factor: float = 3.0  # diverged when loss > factor * initial loss (or not finite)
-    probes: list[str] = field(default_factory=list)
+    probes: list[str] = field(default_factory=list)  # names from lrlab.probes.PROBES (updates, rrc, gns, sharpness)
+    probe_every: int = 10  # probe cadence in optimizer steps
     device: str = "auto"  # "auto" (cuda when available), "cpu", "cuda", "cuda:1", ...
     precision: str = "fp32"  # "fp32" or "bf16" (autocast; for GPUs)
 
@@ -98,7 +99,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Checks that need no data or torch: positive sizes, known names, consistent batch split."""
-        positive = ("batch_size", "seq_len", "grad_accum", "eval_every", "eval_batches", "keep_last")
+        positive = ("batch_size", "seq_len", "grad_accum", "eval_every", "eval_batches", "keep_last", "probe_every")
         for name in positive:
             if getattr(self, name) < 1:
                 raise InputError(f"config: {name} must be >= 1, got {getattr(self, name)}")

@@ -161,7 +161,7 @@ class Trainer:
         if resume:
             self._restore()
         self.ddp_model = DistributedDataParallel(self.model) if d.world_size > 1 else self.model
-        self.hooks = Hooks([*resolve_probes(cfg.probes), *(callbacks or [])])
+        self.hooks = Hooks([*resolve_probes(cfg.probes, cfg.probe_every), *(callbacks or [])])
         if sink is None:
             sink = JsonlSink(self.out_dir) if self.out_dir is not None else NullSink()
         self.sink = sink if d.is_main else NullSink()
@@ -229,6 +229,10 @@ class Trainer:
         mine = starts.reshape(d.world_size, -1)[d.rank].reshape(cfg.grad_accum, -1)
         dev = d.device
         return [tuple(t.to(dev, non_blocking=True) for t in get_batch(tokens, s, cfg.seq_len)) for s in mine]
+
+    def train_micro_batches(self, step: int) -> list[tuple[torch.Tensor, ...]]:
+        """This process's micro-batches (inputs, targets) of training batch ``step``."""
+        return self._micro_batches(self.data.train, TRAIN, step)
 
     def _forward_backward(self, batch: list[tuple[torch.Tensor, ...]], stop: bool) -> tuple[float, bool]:
         """Accumulate the step's gradients; returns (mean loss over all processes, any process asked to stop).
