@@ -12,7 +12,6 @@ A sparse ``lr`` column without 1 or 2 is an error: the LR between logged steps i
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import numpy as np
 
 from lrlab.errors import InputError
 from lrlab.schedules import Schedule, Tabulated, load
+from lrlab.tables import csv_columns
 
 
 @dataclass(frozen=True)
@@ -114,23 +114,10 @@ def _record(where: str, step, loss, lr) -> tuple[int, float, float | None]:
 
 
 def _csv_rows(path: Path) -> list[tuple[int, float, float | None]]:
-    with open(path, newline="") as fh:
-        rows = list(csv.reader(fh))
-    if not rows:
-        raise InputError(f"{path}: empty file; expected a header with columns step,loss (and optionally lr)")
-    header = [h.strip().lower() for h in rows[0]]
-    if "step" not in header or "loss" not in header:
-        raise InputError(f"{path}:1: header must name columns 'step' and 'loss', got {','.join(rows[0])}")
-    i_s, i_l = header.index("step"), header.index("loss")
-    i_lr = header.index("lr") if "lr" in header else None
-    out = []
-    for line, row in enumerate(rows[1:], start=2):
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) != len(header):
-            raise InputError(f"{path}:{line}: {len(row)} fields where the header has {len(header)}")
-        out.append(_record(f"{path}:{line}", row[i_s], row[i_l], row[i_lr] if i_lr is not None else None))
-    return out
+    return [
+        _record(where, row["step"], row["loss"], row.get("lr"))
+        for where, row in csv_columns(path, ("step", "loss"), optional=("lr",))
+    ]
 
 
 def _jsonl_rows(path: Path) -> list[tuple[int, float, float | None]]:

@@ -19,7 +19,6 @@ piece also takes ``cycles=N`` and ``cycle_gain=g`` (see Cyclic). Examples::
 
 from __future__ import annotations
 
-import csv
 import re
 import types
 import typing
@@ -32,6 +31,7 @@ from lrlab.errors import InputError
 from lrlab.schedules.base import Schedule
 from lrlab.schedules.composite import Cyclic, Join, Tabulated
 from lrlab.schedules.families import FAMILIES
+from lrlab.tables import csv_columns
 
 _CYCLE_KEYS = {"cycles": int, "cycle_gain": float}
 _BOUNDARY = re.compile(r"@\s*(\S+?)\s+")
@@ -164,28 +164,18 @@ def load(spec_or_path: str | Path) -> Schedule:
 
 def read_csv(path: Path) -> Tabulated:
     """Read a ``step,lr`` CSV (header required, other columns ignored) into a :class:`Tabulated` schedule."""
-    try:
-        with open(path, newline="") as fh:
-            rows = list(csv.reader(fh))
-    except OSError as exc:
-        raise InputError(f"cannot read schedule file {path}: {exc.strerror}") from None
-    if not rows:
-        raise InputError(f"{path}: empty file; expected a header 'step,lr' and one row per step")
-    header = [h.strip().lower() for h in rows[0]]
-    if "step" not in header or "lr" not in header:
-        raise InputError(f"{path}:1: header must name columns 'step' and 'lr', got {','.join(rows[0])}")
-    i_step, i_lr = header.index("step"), header.index("lr")
-    lrs = []
-    for line, row in enumerate(rows[1:], start=2):
-        if not any(cell.strip() for cell in row):
-            continue
+    lrs: list[float] = []
+    for where, row in csv_columns(path, ("step", "lr")):
         try:
-            step, lr = int(row[i_step]), float(row[i_lr])
-        except (ValueError, IndexError):
-            raise InputError(f"{path}:{line}: expected an integer step and a number lr, got {','.join(row)}") from None
+            step, lr = int(row["step"]), float(row["lr"])
+        except ValueError:
+            got = f"{row['step']},{row['lr']}"
+            raise InputError(f"{where}: expected an integer step and a number lr, got {got}") from None
         if step != len(lrs):
-            raise InputError(f"{path}:{line}: step {step} where {len(lrs)} was expected; list every step from 0")
+            raise InputError(f"{where}: step {step} where {len(lrs)} was expected; list every step from 0")
         lrs.append(lr)
+    if not lrs:
+        raise InputError(f"{path}: no rows; expected one row per step from 0")
     try:
         return Tabulated(np.asarray(lrs), source=str(path))
     except InputError as exc:
