@@ -24,9 +24,18 @@ class Probe:
         if every < 1:
             raise InputError(f"probe {self.name!r}: every={every} must be >= 1")
         self.every = every
+        self._handles: list[Any] = []  # torch hook handles registered for the current probe step
 
     def active(self, step: int) -> bool:
         return step % self.every == 0
+
+    def remove_hooks(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    def on_train_end(self, ctx: Any) -> None:
+        self.remove_hooks()  # a run that stopped mid-step (divergence) must not leave hooks behind
 
 
 def matrices(model: torch.nn.Module) -> list[tuple[str, torch.nn.Parameter]]:

@@ -59,15 +59,9 @@ class GNSProbe(Probe):
     def __init__(self, every: int = 1, beta: float = 0.95) -> None:
         super().__init__(every)
         self.g2, self.trace = BiasCorrectedEMA(beta), BiasCorrectedEMA(beta)
-        self._handles: list[Any] = []
-
-    def _remove_hooks(self) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles = []
 
     def on_step_start(self, ctx: Any) -> None:
-        self._remove_hooks()
+        self.remove_hooks()
         self._micro_sq = None
         if not self.active(ctx.step):
             return
@@ -90,7 +84,7 @@ class GNSProbe(Probe):
         self._seen[key] = micro + 1
 
     def after_backward(self, ctx: Any) -> None:
-        self._remove_hooks()
+        self.remove_hooks()
         if self._micro_sq is None:
             return
         a = len(ctx.batch)
@@ -106,6 +100,3 @@ class GNSProbe(Probe):
             values["grad_snr"] = b_big * g2 / trace if trace > 0 else float("inf")
         log_rank0(ctx, values)
         self._prev, self._micro_sq = {}, None
-
-    def on_train_end(self, ctx: Any) -> None:
-        self._remove_hooks()

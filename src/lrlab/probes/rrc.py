@@ -37,7 +37,6 @@ class RRCProbe(Probe):
     def __init__(self, every: int = 10, max_rows: int = 256) -> None:
         super().__init__(every)
         self.max_rows = max_rows
-        self._handles: list[Any] = []
         self._inputs: dict[str, torch.Tensor] = {}
         self._weights: dict[str, torch.Tensor] = {}
 
@@ -51,13 +50,8 @@ class RRCProbe(Probe):
 
         return hook
 
-    def _remove_hooks(self) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles = []
-
     def on_step_start(self, ctx: Any) -> None:
-        self._remove_hooks()
+        self.remove_hooks()
         self._inputs, self._weights = {}, {}
         if not self.active(ctx.step):
             return
@@ -67,7 +61,7 @@ class RRCProbe(Probe):
             self._handles.append(module.register_forward_pre_hook(self._capture(name)))
 
     def after_backward(self, ctx: Any) -> None:
-        self._remove_hooks()  # evaluation passes later in the step must not be captured
+        self.remove_hooks()  # evaluation passes later in the step must not be captured
 
     def after_step(self, ctx: Any) -> None:
         if not self._weights:
@@ -81,6 +75,3 @@ class RRCProbe(Probe):
             values["rrc"] = sum(values.values()) / len(values)
             log_rank0(ctx, values)
         self._inputs, self._weights = {}, {}
-
-    def on_train_end(self, ctx: Any) -> None:
-        self._remove_hooks()
