@@ -90,12 +90,18 @@ def test_every_command_has_help_with_examples():
         assert result.exit_code == 0 and "Example" in result.output
 
 
-def test_demo_writes_plot_and_table(tmp_path):
-    result = run("demo", "--out", str(tmp_path), "--steps", "2000", "--warmup", "100")
+def test_demo_schedule_gallery_writes_plot_and_table(tmp_path):
+    result = run("demo", "--parts", "schedules", "--out", str(tmp_path), "--steps", "2000")
     assert result.exit_code == 0, result.output
     rows = (tmp_path / "schedules.csv").read_text().splitlines()
     header = rows[0].split(",")
     assert header[0] == "step" and "WSD linear 20%" in header and len(header) >= 8
     steps = [int(r.split(",")[0]) for r in rows[1:]]
-    assert steps == sorted(set(steps)) and 99 in steps and 100 in steps
+    assert steps == sorted(set(steps)) and 99 in steps and 100 in steps  # warmup 2000 // 20 = 100 steps
     assert (tmp_path / "schedules.png").read_bytes()[:4] == b"\x89PNG"
+    assert not (tmp_path / "warmup.csv").exists()
+
+
+def test_demo_rejects_unknown_parts():
+    result = run("demo", "--parts", "schedules,surge")
+    assert result.exit_code == 2 and "surge" in result.output

@@ -9,6 +9,9 @@ import typer
 from rich.table import Table
 
 from lrlab.cli.common import console
+from lrlab.errors import InputError
+
+PARTS = ("schedules", "warmup", "laws")
 
 
 def register(app: typer.Typer) -> None:
@@ -17,19 +20,40 @@ def register(app: typer.Typer) -> None:
 
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the plots and tables.")] = Path("out/demo"),
-    steps: Annotated[int, typer.Option(help="Length of the demo schedules in optimizer steps.")] = 10_000,
-    warmup: Annotated[int, typer.Option(help="Warmup steps of the demo schedules.")] = 500,
-    peak: Annotated[float, typer.Option(help="Peak learning rate of the demo schedules.")] = 1e-3,
+    parts: Annotated[str, typer.Option(help="Comma-separated parts to run: schedules, warmup, laws.")] = ",".join(
+        PARTS
+    ),
+    steps: Annotated[int, typer.Option(help="Length of the gallery schedules in optimizer steps.")] = 10_000,
+    train_steps: Annotated[int, typer.Option(help="Steps of each tiny-GPT run (warmup: this, laws: 4/3 of it).")] = 300,
+    peak: Annotated[float, typer.Option(help="Peak learning rate of the tiny-GPT runs.")] = 1e-2,
 ) -> None:
-    """Run the lrlab study on this machine and write its plots and tables to --out.
+    """Run the lrlab study on this machine (about a minute on 2 CPU cores) and write plots and tables to --out.
 
-    Today the study is the schedule gallery: standard schedules as a plot (schedules.png) and a table
-    (schedules.csv), with each schedule's LR at key steps and its LR area S1 printed.
+    schedules: standard schedules as a plot and a table (schedules.png, schedules.csv).
+    warmup: the tiny GPT with AdamW with and without warmup and GI-AdamW without, with the updates probe:
+    loss and relative update size (warmup.png, warmup.csv).
+    laws: loss-curve laws fitted on a constant and a cosine run predict a held-out WSD run (laws.png, laws.csv).
 
     Example:
 
       lrlab demo --out out/demo
+
+      lrlab demo --parts schedules --out out/gallery
     """
+    chosen = [p.strip() for p in parts.split(",") if p.strip()]
+    unknown = [p for p in chosen if p not in PARTS]
+    if unknown or not chosen:
+        raise InputError(f"--parts {parts!r}: choose from {', '.join(PARTS)}")
+    out.mkdir(parents=True, exist_ok=True)
+    if "schedules" in chosen:
+        _schedules(out, steps, warmup=steps // 20, peak=1e-3)
+    if "warmup" in chosen:
+        _warmup(out, train_steps, peak)
+    if "laws" in chosen:
+        _laws(out, train_steps * 4 // 3, peak)
+
+
+def _schedules(out: Path, steps: int, warmup: int, peak: float) -> None:
     from lrlab.report.schedule_demo import schedule_demo
 
     summaries = schedule_demo(out, total=steps, warmup=warmup, peak=peak)
@@ -43,3 +67,47 @@ def demo(
         table.add_row(s.name, *(f"{s.lr_at[t]:.3g}" for t in probe_steps), f"{s.area:.4g}")
     console.print(table)
     console.print(f"wrote {out / 'schedules.png'} and {out / 'schedules.csv'}")
+
+
+def _warmup(out: Path, steps: int, peak: float) -> None:
+    from lrlab.report.warmup_study import EARLY_STEPS, warmup_study
+
+    console.print(f"training the tiny GPT three times ({steps} steps each, peak LR {peak:g}) ...")
+    rows = warmup_study(out, steps=steps, peak=peak)
+    table = Table(title="Warmup keeps early updates small", show_edge=False)
+    for col in ("run", "final val loss", "first ||dW||/||W||", f"max ||dW||/||W||, steps < {EARLY_STEPS}"):
+        table.add_column(col, justify="left" if col == "run" else "right")
+    for r in rows:
+        table.add_row(
+            r["run"] + ("" if r["status"] == "done" else f" ({r['status']})"),
+            _fmt(r["final_val_loss"]),
+            _fmt(r["first_update_rel"]),
+            _fmt(r["max_early_update_rel"]),
+        )
+    console.print(table)
+    console.print(f"wrote {out / 'warmup.png'} and {out / 'warmup.csv'}")
+
+
+def _laws(out: Path, steps: int, peak: float) -> None:
+    from lrlab.report.law_study import law_study
+
+    console.print(f"training constant, cosine and WSD runs ({steps} steps each) and fitting the laws ...")
+    rows = law_study(out, steps=steps, peak=peak)
+    table = Table(title="Predicting a held-out WSD run from a constant and a cosine run", show_edge=False)
+    for col in ("law", "fit PredE", "held-out PredE", "held-out WorstE", "final loss: observed", "predicted"):
+        table.add_column(col, justify="left" if col == "law" else "right")
+    for r in rows:
+        table.add_row(
+            r["law"],
+            f"{r['fit_prede']:.2%}",
+            f"{r['heldout_prede']:.2%}",
+            f"{r['heldout_worste']:.2%}",
+            f"{r['final_loss']:.4f}",
+            f"{r['final_pred']:.4f}",
+        )
+    console.print(table)
+    console.print(f"wrote {out / 'laws.png'} and {out / 'laws.csv'}")
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"

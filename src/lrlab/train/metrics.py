@@ -38,6 +38,23 @@ class NullSink:
         pass
 
 
+class MemorySink:
+    """Keeps the rows in memory (``rows``, ``result``): for studies and tests that read a run back without files."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self.result: dict[str, Any] | None = None
+
+    def open(self, meta: dict[str, Any], start_step: int) -> None:
+        self.rows = [r for r in self.rows if r["step"] < start_step]
+
+    def log(self, row: dict[str, Any]) -> None:
+        self.rows.append(dict(row))
+
+    def close(self, result: dict[str, Any]) -> None:
+        self.result = result
+
+
 def _finite_or_none(value: Any) -> Any:
     """JSON has no NaN or infinity: a diverged loss is written as null."""
     return None if isinstance(value, float) and not math.isfinite(value) else value

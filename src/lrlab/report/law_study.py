@@ -1,0 +1,84 @@
+"""Study part 3: predict a schedule's loss curve from two cheap runs (SCIENCE.md section 2).
+
+The tiny GPT is trained with a constant and a cosine schedule; each loss-curve law is fitted to those two
+validation curves and then predicts a third schedule (WSD, linear decay over the last 20%) before that run is
+looked at. The held-out run is then trained and the prediction scored: PredE = mean |pred - y| / y over its
+evaluations, and the error of the final loss. Fits and scores use the evaluations from step 2 x warmup on: the
+laws describe training after warmup, as in the papers' data.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from lrlab.laws import Curve, curve_metrics, fit, make_law
+from lrlab.report.figures import save_png
+from lrlab.report.study_runs import StudyRun, train_in_memory
+from lrlab.schedules import parse
+
+LAW_NAMES = ("momentum", "mpl", "mpl-qexp")
+
+
+def _curve(run: StudyRun, steps: int, first: int) -> Curve:
+    """The run's validation curve from step ``first`` on (the laws model training after warmup)."""
+    at, val = run.series("val_loss")
+    keep = at >= first
+    return Curve(run.label, at[keep], val[keep], parse(run.schedule).values(steps), run.schedule)
+
+
+def law_study(out_dir: Path, steps: int = 400, peak: float = 1e-2) -> list[dict]:
+    """Train, fit, predict and score; write ``laws.png`` and ``laws.csv``; returns one summary row per law."""
+    warmup = max(steps // 10, 1)
+    common = f"peak={peak!r},warmup={warmup},total={steps}"
+    overrides = (f"eval_every={max(steps // 40, 1)}", "eval_batches=4")
+    specs = {
+        "constant": f"constant:{common}",
+        "cosine": f"cosine:{common},final_ratio=0.1",
+        "WSD 20% (held out)": f"wsd:{common},decay=0.2,shape=linear,final_ratio=0.1",
+    }
+    runs = {label: train_in_memory(label, "torch-adamw", spec, steps, *overrides) for label, spec in specs.items()}
+    curves = {label: _curve(run, steps, first=2 * warmup) for label, run in runs.items()}
+    train_curves = [curves["constant"], curves["cosine"]]
+    held_out = curves["WSD 20% (held out)"]
+    fig = Figure(figsize=(12, 4.2), layout="constrained")
+    ax_fit, ax_pred = fig.subplots(1, 2)
+    summary = []
+    for k, name in enumerate(LAW_NAMES):
+        fitted = fit(make_law(name), train_curves)
+        pred = fitted.predict(held_out.lr, held_out.steps)
+        scores = curve_metrics(pred, held_out.loss)
+        summary.append(
+            {
+                "law": name,
+                "fit_prede": float(np.mean([fitted.curves[c.name]["prede"] for c in train_curves])),
+                "heldout_prede": scores["prede"],
+                "heldout_worste": scores["worste"],
+                "final_loss": float(held_out.loss[-1]),
+                "final_pred": float(pred[-1]),
+            }
+        )
+        color = f"C{k + 1}"
+        ax_pred.plot(held_out.steps, pred, color=color, label=f"{name}: PredE {scores['prede']:.2%}")
+        for c in train_curves:
+            ax_fit.plot(
+                c.steps, fitted.predict(c.lr, c.steps), color=color, lw=1, label=name if c is train_curves[0] else None
+            )
+    for c in train_curves:
+        ax_fit.plot(c.steps, c.loss, "k.", ms=3)
+    ax_pred.plot(held_out.steps, held_out.loss, "k.", ms=4, label="observed (not used in the fit)")
+    ax_fit.set(xlabel="optimizer step", ylabel="validation loss", title="fit: constant and cosine runs")
+    ax_pred.set(xlabel="optimizer step", ylabel="validation loss", title="prediction: WSD 20% linear decay")
+    for ax in (ax_fit, ax_pred):
+        ax.set_ylim(min(held_out.loss.min(), *(c.loss.min() for c in train_curves)) - 0.05, held_out.loss[0] + 0.05)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    save_png(fig, out_dir / "laws.png")
+    with open(out_dir / "laws.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(summary[0]))
+        writer.writeheader()
+        writer.writerows(summary)
+    return summary
