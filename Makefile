@@ -25,8 +25,9 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow; rc=$$?; [ $$rc -eq 5 ] && exit 0 || exit $$rc
 
+# every benchmark but optim_warmup.py (minutes of training); each prints ratios against its own baseline
 bench: $(STAMP)
-	$(PY) benchmarks/schedules.py
+	for b in schedules optim laws train probes; do $(PY) benchmarks/$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) out
