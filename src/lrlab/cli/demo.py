@@ -53,20 +53,28 @@ def demo(
         _laws(out, train_steps * 4 // 3, peak)
 
 
+def _print_table(title: str, columns: list[str], rows: list[list[str]], files: list[Path]) -> None:
+    """A rich table whose first column is left-aligned and the rest right-aligned, then the files written."""
+    table = Table(title=title, show_edge=False)
+    for i, col in enumerate(columns):
+        table.add_column(col, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"wrote {' and '.join(str(f) for f in files)}")
+
+
 def _schedules(out: Path, steps: int, warmup: int, peak: float) -> None:
     from lrlab.report.schedule_demo import schedule_demo
 
     summaries = schedule_demo(out, total=steps, warmup=warmup, peak=peak)
-    table = Table(title=f"Standard schedules ({steps} steps, warmup {warmup}, peak {peak:g})", show_edge=False)
-    table.add_column("schedule")
     probe_steps = list(summaries[0].lr_at)
-    for t in probe_steps:
-        table.add_column(f"lr({t})", justify="right")
-    table.add_column("area S1", justify="right")
-    for s in summaries:
-        table.add_row(s.name, *(f"{s.lr_at[t]:.3g}" for t in probe_steps), f"{s.area:.4g}")
-    console.print(table)
-    console.print(f"wrote {out / 'schedules.png'} and {out / 'schedules.csv'}")
+    _print_table(
+        f"Standard schedules ({steps} steps, warmup {warmup}, peak {peak:g})",
+        ["schedule", *(f"lr({t})" for t in probe_steps), "area S1"],
+        [[s.name, *(f"{s.lr_at[t]:.3g}" for t in probe_steps), f"{s.area:.4g}"] for s in summaries],
+        [out / "schedules.png", out / "schedules.csv"],
+    )
 
 
 def _warmup(out: Path, steps: int, peak: float) -> None:
@@ -74,18 +82,20 @@ def _warmup(out: Path, steps: int, peak: float) -> None:
 
     console.print(f"training the tiny GPT three times ({steps} steps each, peak LR {peak:g}) ...")
     rows = warmup_study(out, steps=steps, peak=peak)
-    table = Table(title="Warmup keeps early updates small", show_edge=False)
-    for col in ("run", "final val loss", "first ||dW||/||W||", f"max ||dW||/||W||, steps < {EARLY_STEPS}"):
-        table.add_column(col, justify="left" if col == "run" else "right")
-    for r in rows:
-        table.add_row(
-            r["run"] + ("" if r["status"] == "done" else f" ({r['status']})"),
-            _fmt(r["final_val_loss"]),
-            _fmt(r["first_update_rel"]),
-            _fmt(r["max_early_update_rel"]),
-        )
-    console.print(table)
-    console.print(f"wrote {out / 'warmup.png'} and {out / 'warmup.csv'}")
+    _print_table(
+        "Warmup keeps early updates small",
+        ["run", "final val loss", "first ||dW||/||W||", f"max ||dW||/||W||, steps < {EARLY_STEPS}"],
+        [
+            [
+                r["run"] + ("" if r["status"] == "done" else f" ({r['status']})"),
+                _fmt(r["final_val_loss"]),
+                _fmt(r["first_update_rel"]),
+                _fmt(r["max_early_update_rel"]),
+            ]
+            for r in rows
+        ],
+        [out / "warmup.png", out / "warmup.csv"],
+    )
 
 
 def _laws(out: Path, steps: int, peak: float) -> None:
@@ -93,20 +103,22 @@ def _laws(out: Path, steps: int, peak: float) -> None:
 
     console.print(f"training constant, cosine and WSD runs ({steps} steps each) and fitting the laws ...")
     rows = law_study(out, steps=steps, peak=peak)
-    table = Table(title="Predicting a held-out WSD run from a constant and a cosine run", show_edge=False)
-    for col in ("law", "fit PredE", "held-out PredE", "held-out WorstE", "final loss: observed", "predicted"):
-        table.add_column(col, justify="left" if col == "law" else "right")
-    for r in rows:
-        table.add_row(
-            r["law"],
-            f"{r['fit_prede']:.2%}",
-            f"{r['heldout_prede']:.2%}",
-            f"{r['heldout_worste']:.2%}",
-            f"{r['final_loss']:.4f}",
-            f"{r['final_pred']:.4f}",
-        )
-    console.print(table)
-    console.print(f"wrote {out / 'laws.png'} and {out / 'laws.csv'}")
+    _print_table(
+        "Predicting a held-out WSD run from a constant and a cosine run",
+        ["law", "fit PredE", "held-out PredE", "held-out WorstE", "final loss: observed", "predicted"],
+        [
+            [
+                r["law"],
+                f"{r['fit_prede']:.2%}",
+                f"{r['heldout_prede']:.2%}",
+                f"{r['heldout_worste']:.2%}",
+                f"{r['final_loss']:.4f}",
+                f"{r['final_pred']:.4f}",
+            ]
+            for r in rows
+        ],
+        [out / "laws.png", out / "laws.csv"],
+    )
 
 
 def _fmt(value: float | None) -> str:
