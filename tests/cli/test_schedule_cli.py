@@ -85,7 +85,8 @@ def test_compare_json_and_plot(tmp_path):
 
 
 def test_every_command_has_help_with_examples():
-    for args in (["schedule", "show"], ["schedule", "compare"], ["demo"]):
+    commands = (["schedule", "show"], ["schedule", "compare"], ["demo"], ["fit"], ["predict"], ["optimize"])
+    for args in (*commands, ["train"], ["find-lr"]):
         result = run(*args, "--help")
         assert result.exit_code == 0 and "Example" in result.output
 

@@ -71,7 +71,17 @@ def fit_cmd(
     plot: Annotated[Path | None, typer.Option(help="Write a PNG: observed vs fitted, residuals, LR.")] = None,
     json: Annotated[bool, typer.Option("--json", help="Print parameters and per-curve PredE/WorstE/R^2.")] = False,
 ) -> None:
-    """Fit a loss-curve law to one or more curves and save it as JSON."""
+    """Fit a loss-curve law to one or more curves and save it as JSON.
+
+    Each curve is a CSV (step,loss[,lr]) or JSONL file; its per-step LR comes from --schedule (once per curve, in
+    order), else a NAME.lr.csv sidecar, else a dense lr column.
+
+    Examples:
+
+      lrlab fit constant.csv cosine.csv --law mpl --out fit.json --plot fit.png
+
+      lrlab fit a.csv --schedule "cosine:peak=3e-4,warmup=2160,total=24000,final=3e-5" --law momentum --json
+    """
     if smooth < 1:
         raise InputError(f"--smooth must be >= 1, got {smooth}")
     if not huber_delta > 0:
@@ -128,7 +138,14 @@ def predict_cmd(
     plot: Annotated[Path | None, typer.Option(help="Write a PNG of the predicted curve over the LR.")] = None,
     json: Annotated[bool, typer.Option("--json", help='Print {"steps", "loss", "lo", "hi"}.')] = False,
 ) -> None:
-    """Predict the loss curve of a schedule with a saved fit, with an approximate 95% band."""
+    """Predict the loss curve of a schedule with a saved fit, with an approximate 95% band.
+
+    Examples:
+
+      lrlab predict fit.json --schedule "wsd:peak=3e-4,warmup=2160,total=24000,decay=0.2" --steps 24000 --json
+
+      lrlab predict fit.json --schedule my_lr.csv --steps 24000 --at 10000,23999 --plot pred.png
+    """
     result = load_fit(fit_file)
     sched, lr = _schedule_values(schedule, steps)
     if at is not None:
@@ -166,7 +183,14 @@ def optimize_cmd(
     plot: Annotated[Path | None, typer.Option(help="Write a PNG: chosen vs cosine baseline, loss and LR.")] = None,
     json: Annotated[bool, typer.Option("--json", help="Print the choice and its predicted gain as JSON.")] = False,
 ) -> None:
-    """Find the schedule with the lowest predicted final loss in a family; compare with cosine to 10%."""
+    """Find the schedule with the lowest predicted final loss in a family; compare with cosine to 10%.
+
+    Examples:
+
+      lrlab optimize fit.json --steps 24000 --peak-lr 3e-4 --family wsd --plot opt.png
+
+      lrlab optimize fit.json --steps 24000 --peak-lr 3e-4 --family free --out-csv best_lr.csv --json
+    """
     result = load_fit(fit_file)
     w = int(result.info.get("warmup", 0)) if warmup is None else warmup
     choice = optimize(result, family, steps, peak_lr, w, n_params)
