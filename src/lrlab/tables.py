@@ -20,7 +20,7 @@ def csv_columns(path: Path, required: tuple[str, ...], optional: tuple[str, ...]
     without the ``required`` columns or a row with the wrong number of fields is an :class:`InputError`.
     """
     try:
-        with open(path, newline="") as fh:
+        with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: spreadsheet exports start with a BOM
             rows = list(csv.reader(fh))
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from None

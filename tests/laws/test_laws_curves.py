@@ -119,3 +119,11 @@ def test_binary_file_is_an_input_error(tmp_path):
     path.write_bytes(b"\xff\xfe\x00\x81binary")
     with pytest.raises(InputError, match="not a text file"):
         load_curve(path, schedule=SPEC)
+
+
+def test_a_loss_before_any_learning_rate_is_an_input_error(tmp_path):
+    """lr(0) = 0 (a t/W warmup) leaves no LR area at step 0, where power-law terms are infinite."""
+    rows = "step,loss,lr\n" + "".join(f"{t},{5 - 0.01 * t},{1e-4 * t}\n" for t in range(20))
+    write(tmp_path / "run.csv", rows)
+    with pytest.raises(InputError, match="comes before any learning rate"):
+        load_curve(tmp_path / "run.csv")

@@ -1,8 +1,8 @@
 import pytest
 import torch
-from conftest import batches, make_net, train
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from optimdata import batches, make_net, train
 
 from lrlab.errors import InputError
 from lrlab.optim import AdamW, GIAdamW

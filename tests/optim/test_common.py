@@ -5,9 +5,9 @@ import io
 
 import pytest
 import torch
-from conftest import batches, flat, make_net, train
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from optimdata import batches, flat, make_net, train
 
 from lrlab.optim import OPTIMIZERS, AdamW, GIAdamW, Lion, LionA, LionAR
 
@@ -197,3 +197,19 @@ def test_cpu_chunking_does_not_change_the_result(name, monkeypatch):
         train(net, cls(net.parameters(), **kwargs), batches(10))
         results.append(flat(net))
     assert torch.equal(results[0], results[1])
+
+
+def test_float64_snr_state_survives_a_state_dict_round_trip():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 3).double()
+    opt = Lion(model.parameters(), lr=1e-3, snr_gain=4.0)
+    for _ in range(3):
+        model(torch.randn(2, 4, dtype=torch.float64)).sum().backward()
+        opt.step()
+        opt.zero_grad()
+    fresh = Lion(model.parameters(), lr=1e-3, snr_gain=4.0)
+    fresh.load_state_dict(opt.state_dict())
+    assert all(s["snr_signal"].dtype == torch.float32 for s in fresh.state.values())
+    model(torch.randn(2, 4, dtype=torch.float64)).sum().backward()
+    fresh.step()  # used to fail: the scalar EMAs came back as float64
+    assert all(torch.isfinite(p).all() for p in model.parameters())

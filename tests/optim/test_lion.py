@@ -1,7 +1,7 @@
 import pytest
 import torch
-from conftest import make_net
 from lion_pytorch import Lion as ReferenceLion
+from optimdata import make_net
 
 from lrlab.errors import InputError
 from lrlab.optim import Lion, LionA

@@ -183,3 +183,19 @@ def test_lionar_random_shapes_and_hyperparameters(shape, lr, wd, beta1, beta2, n
             n0 = opt.state[w]["row_norm"].double().reshape(-1)
             assert torch.allclose(norms, n0, rtol=1e-5)
             assert means.abs().max().item() <= 1e-5 * n0.max().item()
+
+
+@pytest.mark.parametrize("ibc", [False, True])
+def test_lionar_step_at_lr_zero_leaves_weights_unchanged(ibc):
+    """Schedules reach LR 0 (t/W warmup at t = 0, final=0); that must be a no-op, not a division by zero."""
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(8, 4)
+    opt = LionAR(layer.parameters(), lr=1e-3, weight_decay=0.1, inverse_bias_correction=ibc)
+    layer(torch.randn(3, 8)).sum().backward()
+    opt.step()  # the first step centres the rows
+    before = [p.detach().clone() for p in layer.parameters()]
+    opt.param_groups[0]["lr"] = 0.0
+    layer(torch.randn(3, 8)).sum().backward()
+    opt.step()
+    for a, b in zip(before, layer.parameters(), strict=True):  # only the row renormalization's rounding remains
+        torch.testing.assert_close(b.detach(), a, rtol=0, atol=1e-6)

@@ -83,3 +83,9 @@ def test_csv_extra_columns_ignored(tmp_path):
     path = tmp_path / "log.csv"
     path.write_text("step,loss,lr\n0,5.0,0.1\n1,4.0,0.2\n")
     assert load(str(path)).values(2).tolist() == [0.1, 0.2]
+
+
+def test_csv_with_a_byte_order_mark_reads(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes("step,lr\n0,0.1\n1,0.2\n".encode("utf-8-sig"))
+    assert load(str(path)).values(2).tolist() == [0.1, 0.2]

@@ -31,7 +31,8 @@ def schedules(draw):
     if kind == "wsd":
         span = total - warmup
         shape = draw(st.sampled_from(["linear", "cosine", "1-sqrt", "poly"]))
-        return WSD(**common, decay_steps=draw(st.integers(1, span)), shape=shape, final=final, power=2.0)
+        power = 2.0 if shape == "poly" else 1.0
+        return WSD(**common, decay_steps=draw(st.integers(1, span)), shape=shape, final=final, power=power)
     cls = {"cosine": Cosine, "linear": Linear, "1-sqrt": OneMinusSqrt, "poly": Polynomial}[kind]
     return cls(**common, final=final)
 

@@ -62,3 +62,18 @@ def test_semantic_errors_are_spec_errors():
         parse("cosine:peak=1e-3")
     with pytest.raises(SpecError, match="increasing"):
         parse("constant:peak=1 | @100 constant:peak=2 | @50 constant:peak=3")
+
+
+def test_review_edge_cases_are_one_line_spec_errors():
+    with pytest.raises(SpecError, match="below 2\\*\\*53"):
+        parse("cosine:peak=1e-3,total=1e300")
+    with pytest.raises(SpecError, match="milestones must be > 0"):
+        parse("multistep:peak=1,milestones=-5/3")
+    with pytest.raises(SpecError, match="needs shape=poly"):
+        parse("wsd:peak=1,total=100,decay=0.3,power=2")
+
+
+def test_wsd_decay_share_rounds_halves_up():
+    assert parse("wsd:peak=1,total=10,decay=0.25").decay_length == 3
+    assert parse("wsd:peak=1,total=10,decay=0.35").decay_length == 4
+    assert parse("wsd:peak=1,total=10,decay=0.05").decay_length == 1

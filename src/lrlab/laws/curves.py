@@ -43,6 +43,11 @@ class Curve:
             )
         if not np.all(np.isfinite(self.lr)) or np.any(self.lr < 0):
             raise InputError(f"{self.name}: learning rates must be finite and >= 0")
+        if self.lr[: int(self.steps[0]) + 1].sum() <= 0:
+            raise InputError(
+                f"{self.name}: the loss at step {int(self.steps[0])} comes before any learning rate (the LR area is 0"
+                " there); drop the records before the first update with LR > 0"
+            )
 
     def smoothed(self, window: int) -> Curve:
         """Mean loss over blocks of ``window`` consecutive records, each placed at its middle record's step.

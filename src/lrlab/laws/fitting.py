@@ -196,7 +196,10 @@ def _lbfgs(law: Law, fast: list, y: np.ndarray, space: _Space, huber_sum, scale:
 
     best = None
     found: list[float] = []
-    for z0 in _seeds(law, fast, y, space, objective):
+    seeds = _seeds(law, fast, y, space, objective)
+    if not seeds:
+        raise InputError(f"{law.name}: the law is not finite at any starting point on these curves; check their LRs")
+    for z0 in seeds:
         res = minimize(objective, z0, method="L-BFGS-B", bounds=space.bounds, options=_LBFGS)
         if best is None or res.fun < best.fun:
             best = res

@@ -82,6 +82,10 @@ def check_betas(owner: str, betas: tuple[float, float]) -> None:
             raise InputError(f"{owner}: betas[{i}]={beta!r} is outside [0, 1)")
 
 
+# state kept in float32 whatever the parameter dtype: the step count and the SNR factor's scalar EMAs
+FLOAT32_STATE = frozenset({"step", "snr_signal", "snr_noise"})
+
+
 class ForeachOptimizer(Optimizer):
     """Base class: closure handling, lazy state, dtype handling and the per-group foreach dispatch."""
 
@@ -155,6 +159,6 @@ class ForeachOptimizer(Optimizer):
             for key, value in state_dict["state"].get(saved_id, {}).items():
                 if not torch.is_tensor(value):
                     continue
-                dtype = torch.float32 if key == "step" else compute_dtype(p)
+                dtype = torch.float32 if key in FLOAT32_STATE else compute_dtype(p)
                 device = "cpu" if key == "step" else p.device
                 self.state[p][key] = value.to(device=device, dtype=dtype, copy=True)

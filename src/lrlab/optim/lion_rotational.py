@@ -120,7 +120,8 @@ class LionAR(Lion):
                 t,
             )
         angle = equilibrium_angle(group["lr"], group["weight_decay"], group["betas"], group["nesterov"])
-        angle *= scale / group["lr"]  # the inverse bias correction, when on
+        if group["inverse_bias_correction"]:
+            angle *= 1 - group["betas"][1] ** t
         rms_bias = 1 - RMS_EMA**t
         for i in (i for i, r in enumerate(rotating) if r):
             factor = angle if factors is None else angle * factors[i]

@@ -220,6 +220,7 @@ class MultiStep(Warmed):
         super().__post_init__()
         object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
         _check(len(self.milestones) > 0, "multistep needs milestones, e.g. milestones=3000/6000")
+        _check(self.milestones[0] > 0, f"milestones must be > 0, got {self.milestones[0]}")
         _check(
             all(a < b for a, b in pairwise(self.milestones)),
             f"milestones={'/'.join(map(str, self.milestones))} must be strictly increasing",
@@ -238,9 +239,9 @@ class MultiStep(Warmed):
 class WSD(Decaying):
     """Warmup-stable-decay: peak from ``warmup`` until the decay starts, then ``shape`` down to final at ``total``.
 
-    The decay covers the last ``decay_steps`` updates, or the last ``round(decay * total)`` when given as a share
-    ``decay`` of ``total`` (the stable length is derived, never spelled out). Decay starts at
-    S = total - D; it must not overlap the warmup (S >= warmup). ``power`` applies to ``shape=poly``.
+    The decay covers the last D = ``decay_steps`` updates, or D = floor(decay * total + 0.5) (halves round up)
+    when given as a share ``decay`` of ``total`` (the stable length is derived, never spelled out). Decay starts
+    at S = total - D; it must not overlap the warmup (S >= warmup). ``power`` applies to ``shape=poly`` only.
     """
 
     decay: float | None = None
@@ -264,11 +265,12 @@ class WSD(Decaying):
         if self.shape == "exp":
             _check(self.end_lr > 0, "shape=exp needs final > 0 (a geometric decay cannot reach 0)")
         _check(self.power > 0, f"power={self.power} must be > 0")
+        _check(self.power == 1.0 or self.shape == "poly", f"power={self.power} needs shape=poly")
 
     @property
     def decay_length(self) -> int:
         """D: the number of updates in the decay phase."""
-        return self.decay_steps if self.decay_steps is not None else round(self.decay * self.total)
+        return self.decay_steps if self.decay_steps is not None else math.floor(self.decay * self.total + 0.5)
 
     @property
     def decay_start(self) -> int:

@@ -34,6 +34,7 @@ from lrlab.schedules.families import FAMILIES
 from lrlab.tables import csv_columns
 
 _CYCLE_KEYS = {"cycles": int, "cycle_gain": float}
+_MAX_STEPS = 2**53  # steps are exact in float64 below this
 _BOUNDARY = re.compile(r"@\s*(\S+?)\s+")
 
 
@@ -145,8 +146,8 @@ def _to_int(spec: str, pos: int, text: str, key: str) -> int:
         value = float(text)
     except ValueError:
         raise SpecError(spec, pos, text, f"{key} expects a whole number of steps") from None
-    if not np.isfinite(value) or value != int(value):
-        raise SpecError(spec, pos, text, f"{key} expects a whole number of steps")
+    if not np.isfinite(value) or value != int(value) or abs(value) >= _MAX_STEPS:
+        raise SpecError(spec, pos, text, f"{key} expects a whole number of steps below 2**53")
     return int(value)
 
 
