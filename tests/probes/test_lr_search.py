@@ -87,3 +87,9 @@ def test_suggestions_on_a_synthetic_curve():
     s = suggest(lrs, loss)
     assert s["steepest"] == pytest.approx(1e-3, rel=0.3)  # the tanh's steepest point
     assert 1e-3 < s["valley"] < 0.1
+
+
+def test_catapult_warmup_starts_exactly_at_eta_init():
+    s = Cosine(peak=3e-3, warmup=30, total=300)
+    w = catapult_warmup(s, eta_c=1e-3, fraction=0.5)
+    assert w(0) == 5e-4 and w(w.warmup) == 3e-3 and w.warmup == 25

@@ -80,3 +80,11 @@ def test_bad_toml_files_name_the_file_and_key(tmp_path):
         load_config(path)
     with pytest.raises(InputError, match="cannot read"):
         load_config(tmp_path / "missing.toml")
+
+
+def test_seed_and_gns_accumulation_are_checked_before_training():
+    with pytest.raises(InputError, match="seed must be >= 0"):
+        load_config(None, ["seed=-1"])
+    with pytest.raises(InputError, match="grad_accum >= 2"):
+        load_config(None, ["probes=['gns']"])
+    assert load_config(None, ["probes=['gns']", "grad_accum=2"]).grad_accum == 2

@@ -86,15 +86,17 @@ def catapult_search(
 
 
 def catapult_warmup(schedule: Warmed, eta_c: float, fraction: float = 1.0) -> Warmed:
-    """``schedule`` warmed up from eta_init = fraction x eta_c instead of ``init``, at the same slope.
+    """``schedule`` warmed up from eta_init = fraction x eta_c instead of from ``init``.
 
-    A linear warmup rising at peak / W per step reaches the peak from eta_init in W (1 - eta_init / peak) steps,
-    so the warmup shortens by the share of the peak that eta_init already covers; eta_init >= peak removes it.
+    The returned schedule uses ``warmup_offset=0``, so update 0 runs at eta_init exactly (never above the
+    measured critical LR when fraction <= 1). Its warmup is W' = ceil(W (1 - eta_init / peak)) steps: for a
+    linear warmup that keeps the original slope peak / W, the warmup shortening by the share of the peak that
+    eta_init already covers; eta_init >= peak removes the warmup.
     """
     if fraction <= 0 or eta_c <= 0:
         raise InputError("catapult_warmup needs eta_c > 0 and fraction > 0")
     start = fraction * eta_c
     if start >= schedule.peak or schedule.warmup == 0:
         return replace(schedule, warmup=0, init=0.0)
-    steps = math.ceil(schedule.warmup * (1 - start / schedule.peak))
-    return replace(schedule, warmup=steps, init=start)
+    steps = max(math.ceil(schedule.warmup * (1 - start / schedule.peak)), 1)
+    return replace(schedule, warmup=steps, init=start, warmup_offset=0)

@@ -122,8 +122,9 @@ class SharpnessProbe(Probe):
     lr x sharpness (unstable above 2 for SGD); with Adam-style state also ``sharpness/adam`` (preconditioned),
     ``sharpness/adam_lr_x`` and its threshold ``sharpness/adam_threshold`` = (2 + 2 b1) / (1 - b1).
 
-    Measured after the backward pass, at the weights update ``t`` starts from; model-level RNG is forked so that
-    dropout, if any, draws the same numbers as without the probe.
+    Measured after the backward pass, at the weights update ``t`` starts from. The CPU generator is forked, so a
+    CPU model with dropout draws the same numbers as without the probe (CUDA generators are not forked; the
+    trainer's GPT has no dropout).
     """
 
     name = "sharpness"

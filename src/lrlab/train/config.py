@@ -117,6 +117,10 @@ class TrainConfig:
             raise InputError("config: grad_clip, weight_decay and ckpt_every must be >= 0")
         if self.model.preset not in PRESETS:
             raise InputError(f"config: unknown model.preset {self.model.preset!r} (known: {', '.join(PRESETS)})")
+        if self.seed < 0:
+            raise InputError(f"config: seed must be >= 0, got {self.seed}")
+        if "gns" in self.probes and self.grad_accum < 2:
+            raise InputError("config: the gns probe compares micro-batches: set grad_accum >= 2")
         if self.precision not in ("fp32", "bf16"):
             raise InputError(f"config: precision must be 'fp32' or 'bf16', got {self.precision!r}")
         self.gpt_config(data_vocab=256)  # the model sizes fit together (the data's vocabulary comes later)

@@ -181,11 +181,11 @@ class Trainer:
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.start_step, self.initial_loss = int(state["step"]), state["initial_loss"]
         except (RuntimeError, ValueError, KeyError) as exc:
             first = str(exc).strip().splitlines()[0]
             raise InputError(f"checkpoint {found[-1]} does not fit this config's model/optimizer: {first}") from None
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.start_step, self.initial_loss = int(state["step"]), state["initial_loss"]
 
     def _checkpoint(self, steps_done: int) -> None:
         if self.ckpt_dir is None or not self.dist.is_main:

@@ -52,7 +52,8 @@ class LRSearch:
 
 def _step_loss(trainer: Trainer, step: int) -> torch.Tensor:
     micro = trainer.train_micro_batches(step)
-    return sum(trainer.model(x, y) for x, y in micro) / len(micro)
+    with trainer.autocast:  # the run's precision, as in training
+        return sum(trainer.model(x, y) for x, y in micro) / len(micro)
 
 
 def find_lr(
