@@ -127,3 +127,9 @@ def test_a_loss_before_any_learning_rate_is_an_input_error(tmp_path):
     write(tmp_path / "run.csv", rows)
     with pytest.raises(InputError, match="comes before any learning rate"):
         load_curve(tmp_path / "run.csv")
+
+
+def test_an_lr_column_with_gaps_is_named_as_such(tmp_path):
+    write(tmp_path / "run.csv", "step,loss,lr\n0,5,1e-3\n1,4.9,\n2,4.8,1e-3\n")
+    with pytest.raises(InputError, match="lr column has no value at step 1"):
+        load_curve(tmp_path / "run.csv")

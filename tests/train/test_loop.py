@@ -227,3 +227,13 @@ def test_probes_log_under_their_names_and_never_change_training(tmp_path, fast_c
     assert "sharpness/adam" in probed[2]  # from the second probe step on, Adam's state exists
     with pytest.raises(InputError, match="unknown probe 'nope' \\(available: updates, rrc, gns, sharpness\\)"):
         Trainer(fast_config("probes=['nope']"))
+
+
+def test_each_checkpoint_is_written_once(tmp_path, fast_config, monkeypatch):
+    saved = []
+    real = lrlab.train.loop.save_checkpoint
+    monkeypatch.setattr(
+        lrlab.train.loop, "save_checkpoint", lambda d, step, *a: saved.append(step) or real(d, step, *a)
+    )
+    train(fast_config("steps=6", "ckpt_every=3"), tmp_path)
+    assert saved == [3, 6]

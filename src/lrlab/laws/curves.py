@@ -91,7 +91,9 @@ def schedule_lr(schedule: Schedule, last_step: int, where: str) -> np.ndarray:
 
 
 def read_records(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """(steps, loss, lr or None) from a CSV with header ``step,loss[,lr,...]`` or a JSONL of objects."""
+    """(steps, loss, lr or None) from a CSV with header ``step,loss[,lr,...]`` or a JSONL of objects.
+
+    ``lr`` is None when no record has an LR, and NaN in the records that lack one."""
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     try:
@@ -103,7 +105,7 @@ def read_records(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]
     steps = np.array([r[0] for r in rows], dtype=np.int64)
     loss = np.array([r[1] for r in rows], dtype=np.float64)
     lrs = [r[2] for r in rows]
-    lr = None if any(v is None for v in lrs) else np.array(lrs, dtype=np.float64)
+    lr = None if all(v is None for v in lrs) else np.array([np.nan if v is None else v for v in lrs])
     validate_points(steps, loss, str(path))
     return steps, loss, lr
 
@@ -160,6 +162,12 @@ def load_curve(path: str | Path, schedule: str | None = None, n_params: float | 
         return Curve(path.stem, steps, loss, schedule_lr(load(side), last, where), str(side), n_params)
     if lr_col is None:
         raise InputError(f"{path}: no LR: give a schedule (--schedule), a sidecar {side.name} or an lr column")
+    if np.isnan(lr_col).any():
+        gap = int(steps[np.flatnonzero(np.isnan(lr_col))[0]])
+        raise InputError(
+            f"{path}: the lr column has no value at step {gap}; fill it, or give a schedule (--schedule) or a "
+            f"sidecar {side.name}"
+        )
     if not np.array_equal(steps, np.arange(len(steps))):
         raise InputError(
             f"{path}: the lr column is sparse (steps {steps[0]}, {steps[1] if len(steps) > 1 else ''}...); "

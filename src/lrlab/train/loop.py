@@ -329,7 +329,8 @@ class Trainer:
                     row["elapsed_s"] = time.perf_counter() - started
                     self.sink.log(row)
                     progress.update(steps_done, loss, ctx.lr, val_loss)
-                    if cfg.ckpt_every and steps_done % cfg.ckpt_every == 0:
+                    periodic = cfg.ckpt_every and steps_done % cfg.ckpt_every == 0
+                    if periodic and steps_done < self.total_steps and not stop_now:  # the end-of-run save covers those
                         self._checkpoint(steps_done)
                     if stop_now:
                         status = "interrupted"
