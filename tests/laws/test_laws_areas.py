@@ -12,6 +12,7 @@ from lawdata import two_stage, warmup_cosine
 
 from lrlab.laws import areas
 from lrlab.laws.areas import BinnedLossDrop, annealing_area, forward_area, mpl_loss_drop, peak_index
+from lrlab.schedules import parse
 
 
 def slow_s2(lr, lam):
@@ -125,3 +126,15 @@ def test_laws_package_does_not_import_torch():
     code = "import sys, lrlab.laws; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("warmup", [True, False])
+def test_binned_quadrature_on_re_warming_cycles(warmup):
+    """Cycles re-warm by large LR factors after the first peak; the bins refine there too. Within 0.2% of the
+    largest drop (0.12% measured; 0.6-0.7% before re-warmups were refined, the rest comes from decays to ~0)."""
+    lr = parse("cosine:peak=1e-3,warmup=30,total=600,cycles=5,cycle_gain=0.7").values(3000)
+    steps = np.arange(40, 3000, 20)
+    for c, beta, gamma in ((1.5, 0.5, 0.5), (8.0, 1.0, 0.3)):
+        exact = mpl_loss_drop(lr, steps, c, beta, gamma, warmup)
+        fast = BinnedLossDrop(lr, steps, warmup)(c, beta, gamma)
+        np.testing.assert_allclose(fast, exact, atol=2e-3 * np.abs(exact).max())

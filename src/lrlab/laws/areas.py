@@ -112,8 +112,9 @@ class BinnedLossDrop:
     """A fast quadrature of :func:`mpl_loss_drop` for fitting: fixed per (schedule, steps), cheap per parameter.
 
     For each observed step ``s`` the drops are grouped into bins that are narrow in the distance ``d = s - k``
-    (one step wide for ``d < 16``, then growing by 5%) and, over the warmup, also in ``k`` itself (the same rule
-    from step 0, so that no bin spans a large relative change of a warmup's LR): the common refinement of the
+    (one step wide for ``d < 16``, then growing by 5%) and, over the warmup and any later re-warmup, also in ``k``
+    itself (the same rule from the stretch's start, so that no bin spans a large relative change of a rising LR):
+    the common refinement of the
     two partitions. Inside a bin the sum becomes ``W * G(x)`` with ``W`` the bin's total drop and ``x``
     built from the drop-weighted means of ``log lr_k`` and ``S_k(s)`` (exact for a single drop, second order in
     the bin width otherwise). Rising and falling drops are binned apart so that the weights never cancel.
@@ -131,8 +132,9 @@ class BinnedLossDrop:
         before = np.concatenate([[0.0], prefix[:-1]])  # before[k] = sum_{i<k} lr_i
         edges = _geometric_edges(int(steps.max(initial=0)) + 1, unit_bins, growth)
         # cut points c in k: a bin holds c_j < k <= c_{j+1}; distance cuts s - edges, and the same edges in k
-        # over the warmup (up to the peak), where the LR changes by large factors
-        in_k = edges[edges <= peak_index(lr) + 1] - 1
+        # over every rising stretch (the warmup up to the peak, and any later re-warmup), where the LR changes
+        # by large factors
+        in_k = np.concatenate([start + edges[edges <= length] for start, length in _rising_stretches(lr)])
         cuts = np.concatenate([steps[:, None] - edges[None, :], np.broadcast_to(in_k, (len(steps), len(in_k)))], axis=1)
         cuts = np.sort(np.clip(cuts, -1, steps[:, None]), axis=1)
         lo, hi = cuts[:, :-1], cuts[:, 1:]
@@ -161,6 +163,18 @@ class BinnedLossDrop:
         x = np.exp(-gamma * self.log_lr) * self.span
         g = kernel(c * x, beta)
         return np.bincount(self.rows, weights=g * self.weight, minlength=self.n)
+
+
+def _rising_stretches(lr: np.ndarray) -> list[tuple[int, int]]:
+    """(cut before the stretch, length + 1) for the warmup (k = 0 up to the peak) and every later run of rising LR."""
+    out = [(-1, peak_index(lr) + 1)]
+    rising = np.flatnonzero(np.diff(lr) > 0) + 1  # k with lr_k > lr_{k-1}
+    rising = rising[rising > peak_index(lr)]
+    if rising.size:
+        breaks = np.flatnonzero(np.diff(rising) > 1)
+        for first, last in zip(rising[np.r_[0, breaks + 1]], rising[np.r_[breaks, rising.size - 1]], strict=True):
+            out.append((int(first) - 1, int(last - first) + 2))
+    return out
 
 
 def _geometric_edges(limit: int, unit_bins: int, growth: float) -> np.ndarray:
