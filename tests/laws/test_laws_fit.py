@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lawdata import two_stage, warmup_cosine
 
+from lrlab.errors import InputError
 from lrlab.laws import Curve, MomentumLaw, MultiPowerLaw, curve_metrics, fit
 from lrlab.laws.fitting import huber
 
@@ -87,6 +88,41 @@ def test_adam_fit_starts_from_the_saturated_drop_law_and_improves_on_it():
     assert result.objective < 0.5 * float(huber(np.log(y) - np.log(pred), 1e-3).sum())
     assert result.theta == fit(law, curves).theta  # deterministic
     assert np.mean([m["prede"] for m in result.curves.values()]) < 2e-3
+
+
+def test_adam_fit_keeps_its_start_when_the_law_is_invalid_there():
+    """A start whose prediction is negative has no finite gradient: the fit stops and returns it unchanged."""
+    law = MultiPowerLaw(warmup="skip")
+    truth = {"L0": 2.4, "A": 0.6, "alpha": 0.45, "B": 500.0, "C": 2.0, "beta": 0.6, "gamma": 0.6}
+    curves = synthetic(law, truth, train_schedules(), 2e-4, 7, every=128)
+    start = truth | {"L0": 0.0, "B": 1e5}  # L0 + A S^-alpha - B LD < 0 once the LR has dropped
+    result = fit(law, curves, start=start)
+    assert result.theta == start
+    assert np.isinf(result.objective)
+
+
+def test_fit_start_must_name_every_parameter():
+    law = MultiPowerLaw()
+    curves = synthetic(
+        law,
+        {"L0": 2.4, "A": 0.6, "alpha": 0.45, "B": 500.0, "C": 2.0, "beta": 0.6, "gamma": 0.6},
+        train_schedules(),
+        2e-4,
+        7,
+        every=128,
+    )
+    with pytest.raises(InputError, match="every parameter"):
+        fit(law, curves, start={"L0": 2.0})
+
+
+def test_lbfgs_fit_from_the_truth_stays_there():
+    """``start`` is tried before the grid: from the true parameters of a noise-free curve, the optimum is them."""
+    law = MomentumLaw()
+    truth = {"L0": 2.5, "A": 0.6, "alpha": 0.5, "C": 0.5}
+    curves = synthetic(law, truth, train_schedules(), 0.0, 1)
+    result = fit(law, curves, start=truth)
+    for name, value in truth.items():
+        assert result.theta[name] == pytest.approx(value, rel=1e-4), name
 
 
 def test_saturated_drop_law_is_the_mpl_with_a_complete_drop():
