@@ -185,6 +185,16 @@ def test_resume_into_a_different_model_is_an_input_error(tmp_path, fast_config):
         train(fast_config("steps=4"), tmp_path / "empty", resume=True)
 
 
+def test_resume_with_another_batch_size_or_seed_is_an_input_error(tmp_path, fast_config):
+    """The same model and optimizer would load, but the batches would not continue the run's stream."""
+    base = fast_config("steps=2")
+    train(base, tmp_path)
+    with pytest.raises(InputError, match=rf"batch_size \({base.batch_size} -> {2 * base.batch_size}\)"):
+        train(fast_config("steps=4", f"batch_size={2 * base.batch_size}"), tmp_path, resume=True)
+    with pytest.raises(InputError, match=r"seed \(0 -> 5\)"):
+        train(fast_config("steps=4", "seed=5"), tmp_path, resume=True)
+
+
 class _DoubleCtrlC(Callback):
     """Ctrl-C at the start of step 1, and again once update 1 is applied."""
 

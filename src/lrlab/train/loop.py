@@ -44,6 +44,9 @@ from lrlab.train.metrics import JsonlSink, MetricsSink, NullSink
 from lrlab.train.model import GPT
 from lrlab.train.progress import StepProgress
 
+# The config fields that decide which tokens each step sees: a resume must keep them.
+_DATA_STREAM = ("data", "val_data", "val_fraction", "batch_size", "seq_len", "seed")
+
 
 @dataclass(frozen=True)
 class RunResult:
@@ -178,6 +181,7 @@ class Trainer:
         if not found:
             raise InputError(f"--resume: no checkpoint in {self.ckpt_dir}")
         state = load_checkpoint(found[-1])
+        self._check_data_stream(state.get("config"), found[-1])
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
@@ -186,6 +190,18 @@ class Trainer:
         except (RuntimeError, ValueError, KeyError) as exc:
             first = str(exc).strip().splitlines()[0]
             raise InputError(f"checkpoint {found[-1]} does not fit this config's model/optimizer: {first}") from None
+
+    def _check_data_stream(self, saved: Any, path: Path) -> None:
+        """A resumed run must see the batches the uninterrupted run would have: same data, batch, length, seed."""
+        if not isinstance(saved, dict):
+            return  # a checkpoint without its config (written by hand): the state dicts are still checked
+        now = self.cfg.to_dict()
+        changed = [f"{k} ({saved[k]!r} -> {now[k]!r})" for k in _DATA_STREAM if k in saved and saved[k] != now[k]]
+        if changed:
+            raise InputError(
+                f"--resume: this config changes {', '.join(changed)} from checkpoint {path}; "
+                "the resumed run would not continue the same batches (train into a new --out instead)"
+            )
 
     def _checkpoint(self, steps_done: int) -> None:
         if self.ckpt_dir is None or not self.dist.is_main:
