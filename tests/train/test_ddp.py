@@ -12,17 +12,25 @@ import pytest
 from lrlab.train import load_config, train
 
 
-def test_two_processes_match_one_with_the_same_global_batch(tmp_path, text_file, read_metrics):
-    config = tmp_path / "ddp.toml"
-    config.write_text(
-        f"data = '{text_file}'\nseq_len = 32\nbatch_size = 8\ngrad_accum = 2\nsteps = 6\neval_every = 3\n"
-        "eval_batches = 2\nschedule = 'constant:peak=3e-3,warmup=2'\n"
-    )
+def run_two_processes(config, out, *args: str) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    cmd += ["-m", "lrlab.train", str(config), "--out", str(tmp_path / "ddp"), "--no-progress"]
+    cmd += ["-m", "lrlab.train", str(config), "--out", str(out), "--no-progress", *args]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def write_config(path, text_file, grad_accum: int):
+    path.write_text(
+        f"data = '{text_file}'\nseq_len = 32\nbatch_size = 8\ngrad_accum = {grad_accum}\nsteps = 6\neval_every = 3\n"
+        "eval_batches = 2\nschedule = 'constant:peak=3e-3,warmup=2'\n"
+    )
+    return path
+
+
+def test_two_processes_match_one_with_the_same_global_batch(tmp_path, text_file, read_metrics):
+    config = write_config(tmp_path / "ddp.toml", text_file, 2)
+    run_two_processes(config, tmp_path / "ddp")
     train(load_config(config), tmp_path / "single")
 
     ddp, single = read_metrics(tmp_path / "ddp"), read_metrics(tmp_path / "single")
@@ -34,3 +42,15 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path, text_file,
     assert val == pytest.approx([r["val_loss"] for r in single if "val_loss" in r], rel=1e-5)
     run = json.loads((tmp_path / "ddp" / "run.json").read_text())
     assert run["status"] == "done" and run["meta"]["world_size"] == 2
+
+
+def test_gns_under_ddp_equals_one_process_with_all_the_micro_batches(tmp_path, text_file, read_metrics):
+    """2 processes x 2 micro-batches of 2 rows vs 1 process x 4 micro-batches of the same rows: same estimate."""
+    run_two_processes(
+        write_config(tmp_path / "ddp.toml", text_file, 2), tmp_path / "ddp", "--probe", "gns", "--probe-every", "1"
+    )
+    single = load_config(write_config(tmp_path / "one.toml", text_file, 4), ["probes=['gns']", "probe_every=1"])
+    train(single, tmp_path / "single")
+    ddp, one = read_metrics(tmp_path / "ddp"), read_metrics(tmp_path / "single")
+    for key in ("gns/grad_sq", "gns/trace", "train_loss"):
+        assert [r[key] for r in ddp] == pytest.approx([r[key] for r in one], rel=1e-4), key

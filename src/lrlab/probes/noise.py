@@ -50,8 +50,11 @@ class GNSProbe(Probe):
     ``.grad`` (one extra copy of the gradients, and a subtraction and a norm per parameter per micro-batch). It
     assumes the trainer's convention that ``.grad`` after the backward passes is the mean of the micro-batch
     gradients (each micro-batch loss divided by the number of micro-batches), so micro-batch i's own gradient is
-    A x its contribution. Needs A >= 2 micro-batches a step. Under DDP the micro-batches are this process's and the
-    big batch is the all-reduced global one (B_big = A x processes x micro-batch rows).
+    A x its contribution. Needs A >= 2 micro-batches a step. Under DDP each process records its own micro-batches
+    (the hook sees ``.grad`` before DDP writes the all-reduced mean into it, at the end of the backward pass), the
+    squared norms are averaged over every process's micro-batches (one all-reduce of A numbers), and the big batch
+    is the all-reduced global one (B_big = A x processes x micro-batch rows): the estimate equals one process's
+    with A x processes micro-batches of the same rows.
     """
 
     name = "gns"
@@ -89,7 +92,12 @@ class GNSProbe(Probe):
             return
         a = len(ctx.batch)
         rows = ctx.batch[0][0].shape[0]
-        small_sq = (a * a * self._micro_sq).mean().item()  # micro gradient = A x its contribution
+        micro_sq = self._micro_sq
+        if getattr(ctx, "world_size", 1) > 1:  # every process's micro-batches, not only this one's
+            micro_sq = micro_sq.to(next(ctx.model.parameters()).device)
+            torch.distributed.all_reduce(micro_sq)
+            micro_sq = micro_sq.cpu() / ctx.world_size
+        small_sq = (a * a * micro_sq).mean().item()  # micro gradient = A x its contribution
         big_sq = sum(p.grad.detach().float().pow(2).sum().item() for p in ctx.model.parameters() if p.grad is not None)
         b_small, b_big = rows, rows * a * getattr(ctx, "world_size", 1)
         g2_now, trace_now = noise_scale_estimates(small_sq, big_sq, b_small, b_big)
