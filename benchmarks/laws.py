@@ -23,7 +23,8 @@ Text mode also compares schedules for a 24000-step run under the fitted mpl and 
 best WSD, the free-form optimum, and the authors' MPL-optimized schedule (optimized_schedules/{size}.npy).
 
 Run:  python benchmarks/laws.py [--sizes 25,100,400] [--laws momentum,mpl,mpl-qexp] [--json] [--select]
---json prints {"<law>": {"<size>": {"mean_prede", "fit_seconds", "curves": {"<name>": {"prede", "worste"}}}}}.
+--json prints {"<law>": {"<size>": {"mean_prede", "band_coverage", "fit_seconds", "curves": {"<name>": {"prede",
+"worste", "coverage"}}}}}; coverage is the share of a test curve's points inside the fit's nominal 95% band.
 """
 
 from __future__ import annotations
@@ -97,12 +98,18 @@ def load_size(size: int, names: tuple[str, ...] = TRAIN + TEST) -> dict:
 
 
 def score(f, curves: dict, seconds: float) -> dict:
-    """The benchmark record of one fit on one size: per-curve test PredE / WorstE, their mean, the fit time."""
-    scores = {n: curve_metrics(f.predict(c.lr, c.steps, c.n_params), c.loss) for n, c in curves.items() if n in TEST}
+    """The benchmark record of one fit on one size: per-curve test PredE / WorstE, their mean, the fit time, and
+    the coverage of the nominal 95% band (the share of a curve's observed points inside it)."""
+    out = {}
+    for n, c in curves.items():
+        if n in TEST:
+            pred, lo, hi = f.band(c.lr, c.steps, c.n_params)
+            out[n] = curve_metrics(pred, c.loss) | {"coverage": float(np.mean((c.loss >= lo) & (c.loss <= hi)))}
     return {
-        "mean_prede": float(np.mean([s["prede"] for s in scores.values()])),
+        "mean_prede": float(np.mean([s["prede"] for s in out.values()])),
+        "band_coverage": float(np.mean([s["coverage"] for s in out.values()])),
         "fit_seconds": seconds,
-        "curves": {n: {"prede": s["prede"], "worste": s["worste"]} for n, s in scores.items()},
+        "curves": {n: {k: s[k] for k in ("prede", "worste", "coverage")} for n, s in out.items()},
     }
 
 
@@ -224,6 +231,7 @@ def main() -> None:
             table.add_row(
                 "ratio to mpl", *(f"{results[k]['mean_prede'] / ref:.3f}" for k in laws), f"{authors_mean / ref:.3f}"
             )
+        table.add_row("95% band coverage", *(f"{results[k]['band_coverage']:.2f}" for k in laws), "")
         table.add_row("fit seconds", *(f"{results[k]['fit_seconds']:.2f}" for k in laws), "")
         console.print(table)
         for name in ("mpl", "mpl-qexp"):
