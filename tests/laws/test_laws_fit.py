@@ -206,16 +206,34 @@ def test_size_law_recovers_its_parameters_across_three_sizes():
     assert err < 1e-3  # an unseen size between the fitted ones
 
 
-def test_variant_with_q_1_is_the_large_beta_limit_of_the_multipower_law():
+@pytest.mark.parametrize(("gamma", "c"), [(None, 0.02), (0.0, 40.0)])
+@pytest.mark.parametrize("warmup", ["count", "skip"])
+def test_variant_with_q_1_is_the_large_beta_limit_of_the_multipower_law(gamma, c, warmup):
     from lrlab.laws import QAreaExpLaw
 
-    theta = {"L0": 2.4, "A": 0.65, "alpha": 0.43, "B": 520.0, "C": 0.02, "gamma": 0.8}
+    theta = {"L0": 2.4, "A": 0.65, "alpha": 0.43, "B": 520.0, "C": c, "gamma": 0.8 if gamma is None else gamma}
     lr = two_stage(6000, 300, 3000, 5e-5)
     steps = np.arange(400, 6000, 100)
-    limit = QAreaExpLaw().predict(theta | {"q": 1.0}, lr, steps)
+    limit = QAreaExpLaw(warmup=warmup, gamma=gamma).predict(theta | {"q": 1.0}, lr, steps)
     big = 1e7  # (1 + C x / beta)^-beta -> exp(-C x)
-    near = MultiPowerLaw(warmup="skip").predict(theta | {"C": theta["C"] / big, "beta": big}, lr, steps)
+    near = MultiPowerLaw(warmup=warmup).predict(theta | {"C": theta["C"] / big, "beta": big}, lr, steps)
     np.testing.assert_allclose(limit, near, rtol=1e-6)
+
+
+@settings(max_examples=20, deadline=None)
+@given(low=st.floats(1e-5, 2e-4), area=st.floats(1e-3, 0.1), c=st.floats(1.0, 300.0))
+def test_variant_relaxes_in_lr_area(low, area, c):
+    """gamma = 0: after a single drop to ``low``, the share of the drop realized depends only on the LR area
+    spent since, 1 - exp(-C area), whatever ``low`` is."""
+    from lrlab.laws import QAreaExpLaw
+
+    peak, switch = 3e-4, 1000
+    lr = two_stage(switch + 20_000, 100, switch, low, peak)
+    n = round(area / low)  # steps at ``low`` that spend about ``area``
+    s = np.array([switch + n - 1])
+    theta = {"L0": 0.0, "A": 0.0, "alpha": 0.5, "B": 1.0, "C": c, "q": 1.0}
+    got = -QAreaExpLaw(warmup="skip").predict(theta, lr, s)[0]
+    np.testing.assert_allclose(got, (peak - low) * -np.expm1(-c * n * low), rtol=1e-9)
 
 
 def test_variant_area_exponent_weights_low_lr_steps():

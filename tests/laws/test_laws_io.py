@@ -10,6 +10,7 @@ from lawdata import two_stage, warmup_cosine
 
 from lrlab.errors import InputError
 from lrlab.laws import Curve, MomentumLaw, MultiPowerLaw, QAreaExpLaw, SaturatedDropLaw, fit, load_fit, save_fit
+from lrlab.laws.io import fit_to_dict
 
 
 @pytest.mark.parametrize(
@@ -19,6 +20,7 @@ from lrlab.laws import Curve, MomentumLaw, MultiPowerLaw, QAreaExpLaw, Saturated
         MultiPowerLaw(),
         MultiPowerLaw(warmup="skip"),
         QAreaExpLaw(),
+        QAreaExpLaw(warmup="skip", gamma=None),
         SaturatedDropLaw(),
     ],
 )
@@ -59,3 +61,19 @@ def test_bad_fit_files(tmp_path):
         load_fit(path)
     with pytest.raises(InputError, match="cannot read fit file"):
         load_fit(tmp_path / "absent.json")
+
+
+def test_version_2_variant_fits_load_with_their_fitted_gamma(tmp_path):
+    """Version 2 wrote mpl-qexp without a gamma option because its gamma was always fitted: read it that way."""
+    lr = warmup_cosine(6000, 200)
+    steps = np.arange(300, 6000, 100)
+    law = QAreaExpLaw(warmup="skip", gamma=None)
+    theta = {"L0": 2.4, "A": 0.6, "alpha": 0.45, "B": 400.0, "gamma": 0.8, "C": 0.02, "q": 0.8}
+    result = fit(law, [Curve("cos", steps, law.predict(theta, lr, steps), lr)])
+    d = fit_to_dict(result)
+    d["version"] = 2
+    del d["options"]["gamma"]
+    (tmp_path / "v2.json").write_text(json.dumps(d))
+    back = load_fit(tmp_path / "v2.json")
+    assert back.law.options() == {"warmup": "skip", "gamma": None}
+    np.testing.assert_array_equal(back.predict(lr, steps), result.predict(lr, steps))

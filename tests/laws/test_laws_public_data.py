@@ -133,8 +133,9 @@ def test_free_form_schedule_matches_the_authors_optimized_one(data_dir):
 
 @pytest.mark.slow
 def test_variant_beats_the_multipower_law_on_held_out_curves(data_dir):
-    """Why lrlab keeps mpl-qexp (fitted on TRAIN only): lower mean TEST PredE than the converged MPL at every
-    size, and than the default (authors'-procedure) MPL on average over the sizes (not at 25M)."""
+    """Why lrlab keeps mpl-qexp (fitted on TRAIN only): mean TEST PredE at or below the issue's goal of 0.12% at
+    every size (measured 0.105 / 0.078 / 0.115), lower than the converged MPL at every size and than the default
+    (authors'-procedure) MPL on average over the sizes (not at 25M)."""
     from lrlab.laws import QAreaExpLaw
 
     means = {}
@@ -149,5 +150,6 @@ def test_variant_beats_the_multipower_law_on_held_out_curves(data_dir):
             pred = [curve_metrics(f.predict(cs[n].lr, cs[n].steps), cs[n].loss)["prede"] for n in bench.TEST]
             means[key, size] = np.mean(pred)
     for size in (25, 100, 400):
+        assert means["qexp", size] <= 0.0012, size
         assert means["qexp", size] < means["lbfgs", size], size
     assert np.mean([means["qexp", s] for s in (25, 100, 400)]) < np.mean([means["adam", s] for s in (25, 100, 400)])

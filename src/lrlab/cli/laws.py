@@ -61,7 +61,7 @@ def fit_cmd(
         str | None,
         typer.Option(
             help="Warmup handling. Momentum laws: 'peak' (paper, default) or 'area' (S_W). "
-            "mpl laws: 'count' (rises as negative drops, authors' code; mpl's default) or 'skip' (mpl-qexp's)."
+            "mpl laws: 'count' (rises as negative drops, authors' code; the default) or 'skip' (the paper's formula)."
         ),
     ] = None,
     method: Annotated[

@@ -1,8 +1,8 @@
 """Save and load a fitted law as versioned JSON, so that ``predict`` and ``optimize`` run without refitting.
 
-Format (version 2)::
+Format (version 3; version 2 files are read too)::
 
-    {"format": "lrlab.law-fit", "version": 2, "law": "mpl", "options": {...}, "params": {"L0": ...},
+    {"format": "lrlab.law-fit", "version": 3, "law": "mpl", "options": {...}, "params": {"L0": ...},
      "cov": [[...]], "resid_std": ..., "huber_delta": ..., "objective": ..., "curves": {"name": {...}},
      "info": {...}}
 
@@ -23,7 +23,8 @@ from lrlab.laws.fitting import Fit
 from lrlab.laws.registry import make_law
 
 FORMAT = "lrlab.law-fit"
-VERSION = 2  # 2: mpl laws save their "warmup" option (version 1 fits predated it)
+VERSION = 3  # 2: mpl laws save their "warmup" option (version 1 fits predated it); 3: mpl-qexp saves "gamma"
+READABLE = (2, 3)
 
 
 def fit_to_dict(f: Fit) -> dict:
@@ -49,10 +50,13 @@ def save_fit(f: Fit, path: str | Path) -> None:
 def fit_from_dict(d: dict, where: str = "fit") -> Fit:
     if not isinstance(d, dict) or d.get("format") != FORMAT:
         raise InputError(f'{where}: not an lrlab law fit (expected "format": "{FORMAT}")')
-    if d.get("version") != VERSION:
-        raise InputError(f"{where}: unsupported version {d.get('version')!r}; this lrlab reads version {VERSION}")
+    if d.get("version") not in READABLE:
+        raise InputError(f"{where}: unsupported version {d.get('version')!r}; this lrlab reads versions {READABLE}")
     try:
-        law = make_law(str(d["law"]), **dict(d.get("options", {})))
+        options = dict(d.get("options", {}))
+        if d["version"] == 2 and d["law"] == "mpl-qexp":
+            options.setdefault("gamma", None)  # version 2's mpl-qexp always fitted its kernel's gamma
+        law = make_law(str(d["law"]), **options)
         params = {n: float(d["params"][n]) for n in law.names}
         cov = np.asarray(d["cov"], dtype=np.float64)
         resid = float(d["resid_std"])
