@@ -143,3 +143,22 @@ def test_predict_and_optimize_errors(app, tmp_path):
     assert res.exit_code == 2 and "law 'momentum' has no adam fit" in res.stderr
     res = run(app, "fit", *curves, "--law", "mpl", "--warmup", "peak", "--out", out)
     assert res.exit_code == 2 and "warmup must be one of ('count', 'skip')" in res.stderr
+
+
+def test_gamma_option_of_the_variant(app, tmp_path):
+    """--gamma fit gives mpl-qexp its seventh parameter; a fixed gamma is saved as an option; misuse is exit 2."""
+    curves = make_curves(tmp_path)
+    out = tmp_path / "fit.json"
+    res = run(app, "fit", *curves, "--law", "mpl-qexp", "--gamma", "fit", "--out", out, "--json")
+    assert res.exit_code == 0, res.output
+    assert "gamma" in json.loads(res.stdout)["params"] and load_fit(out).law.options()["gamma"] is None
+    assert run(app, "fit", *curves, "--law", "mpl-qexp", "--gamma", "0.5", "--out", out).exit_code == 0
+    saved = load_fit(out)
+    assert saved.law.options()["gamma"] == 0.5 and "gamma" not in saved.theta
+    for args, message in (
+        (("--law", "mpl", "--gamma", "0.5"), "--gamma applies to mpl-qexp only"),
+        (("--law", "mpl-qexp", "--gamma", "2"), "gamma must be in [0, 1.5]"),
+        (("--law", "mpl-qexp", "--gamma", "x"), "--gamma expects a number"),
+    ):
+        res = run(app, "fit", *curves, *args, "--out", tmp_path / "no.json")
+        assert res.exit_code == 2 and message in res.stderr, res.stderr

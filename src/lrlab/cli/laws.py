@@ -28,16 +28,24 @@ def register(app: typer.Typer) -> None:
     app.command("optimize")(optimize_cmd)
 
 
-def _law_options(law: str, lam: str, warmup: str | None) -> dict:
+def _law_options(law: str, lam: str, warmup: str | None, gamma: str | None = None) -> dict:
     given = {} if warmup is None else {"warmup": warmup}
+    if gamma is not None:
+        if law != "mpl-qexp":
+            raise InputError(f"--gamma applies to mpl-qexp only, not {law}")
+        return given | {"gamma": None if gamma == "fit" else _number("--gamma", gamma, "in [0, 1.5] or 'fit'")}
     if not law.startswith("momentum"):
         return given
     if lam == "fit":
         return {"lam": None} | given
+    return {"lam": _number("--lam", lam, "in [0, 1) or 'fit'")} | given
+
+
+def _number(flag: str, text: str, expected: str) -> float:
     try:
-        return {"lam": float(lam)} | given
+        return float(text)
     except ValueError:
-        raise InputError(f"--lam expects a number in [0, 1) or 'fit', got {lam!r}") from None
+        raise InputError(f"{flag} expects a number {expected}, got {text!r}") from None
 
 
 def _n_params(values: list[float] | None, count: int) -> list[float | None]:
@@ -57,6 +65,9 @@ def fit_cmd(
     smooth: Annotated[int, typer.Option(help="Average the loss over blocks of K records (noisy logs).")] = 1,
     huber_delta: Annotated[float, typer.Option(help="Huber threshold on log loss.")] = 1e-3,
     lam: Annotated[str, typer.Option(help="Momentum law's lambda, or 'fit'.")] = "0.999",
+    gamma: Annotated[
+        str | None, typer.Option(help="mpl-qexp's kernel exponent: a number in [0, 1.5] (default 0) or 'fit'.")
+    ] = None,
     warmup: Annotated[
         str | None,
         typer.Option(
@@ -86,7 +97,7 @@ def fit_cmd(
         raise InputError(f"--smooth must be >= 1, got {smooth}")
     if not huber_delta > 0:
         raise InputError(f"--huber-delta must be > 0, got {huber_delta}")
-    the_law = make_law(law, **_law_options(law, lam, warmup))
+    the_law = make_law(law, **_law_options(law, lam, warmup, gamma))
     loaded = load_curves([str(c) for c in curves], schedule)
     sizes = _n_params(n_params, len(loaded))
     loaded = [replace(c, n_params=n).smoothed(smooth) for c, n in zip(loaded, sizes, strict=True)]
