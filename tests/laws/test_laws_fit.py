@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -101,18 +103,46 @@ def test_adam_fit_keeps_its_start_when_the_law_is_invalid_there():
     assert np.isinf(result.objective)
 
 
-def test_fit_start_must_name_every_parameter():
+def test_fit_start_must_name_every_parameter_with_a_value_in_bounds():
     law = MultiPowerLaw()
+    truth = {"L0": 2.4, "A": 0.6, "alpha": 0.45, "B": 500.0, "C": 2.0, "beta": 0.6, "gamma": 0.6}
+    curves = synthetic(law, truth, train_schedules(), 2e-4, 7, every=128)
+    for start, message in (
+        ({"L0": 2.0}, "missing A"),
+        (truth | {"zeta": 1.0}, "unknown zeta"),
+        (truth | {"C": math.nan}, "start C = nan is outside"),
+        (truth | {"gamma": 9.0}, r"start gamma = 9.0 is outside \[0, 1.5\]"),
+    ):
+        with pytest.raises(InputError, match=message):
+            fit(law, curves, start=start)
+
+
+def test_adam_falls_back_to_the_lowest_evaluated_point_when_the_kept_one_is_invalid():
+    """The kept point is one step past the lowest evaluation, never evaluated itself: if it is invalid, the
+    lowest evaluated point is returned. Here the first step moves L0 from 1.02 to ~0.97, where the objective is
+    infinite."""
+    from lrlab.laws.fitting import _adam
+
+    law = MultiPowerLaw()
+    seed = {"L0": 1.02, "A": 0.6, "alpha": 0.45, "B": 500.0, "C": 2.0, "beta": 0.6, "gamma": 0.6}
+
+    def objective(theta):
+        return (theta["L0"] - 1.0) ** 2 if theta["L0"] > 0.99 else math.inf
+
+    theta, evaluations = _adam(law, seed, objective)
+    assert theta == seed
+    assert evaluations == 2
+
+
+def test_variant_has_no_adam_fit():
+    from lrlab.laws import QAreaExpLaw
+
+    law = QAreaExpLaw()
     curves = synthetic(
-        law,
-        {"L0": 2.4, "A": 0.6, "alpha": 0.45, "B": 500.0, "C": 2.0, "beta": 0.6, "gamma": 0.6},
-        train_schedules(),
-        2e-4,
-        7,
-        every=128,
+        law, {"L0": 2.4, "A": 0.6, "alpha": 0.45, "B": 400.0, "C": 40.0, "q": 0.8}, train_schedules(), 0, 1
     )
-    with pytest.raises(InputError, match="every parameter"):
-        fit(law, curves, start={"L0": 2.0})
+    with pytest.raises(InputError, match="has no adam fit"):
+        fit(law, curves, method="adam")
 
 
 def test_lbfgs_fit_from_the_truth_stays_there():

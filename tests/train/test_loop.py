@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+from pathlib import Path
 
 import pytest
 import torch
@@ -193,6 +194,13 @@ def test_resume_with_another_batch_size_or_seed_is_an_input_error(tmp_path, fast
         train(fast_config("steps=4", f"batch_size={2 * base.batch_size}"), tmp_path, resume=True)
     with pytest.raises(InputError, match=r"seed \(0 -> 5\)"):
         train(fast_config("steps=4", "seed=5"), tmp_path, resume=True)
+
+
+def test_resume_accepts_the_same_data_file_by_another_path(tmp_path, fast_config, text_file, monkeypatch):
+    train(fast_config("steps=2"), tmp_path / "run")
+    monkeypatch.chdir(Path(text_file).parent)
+    result = train(fast_config("steps=3", f"data='./{Path(text_file).name}'"), tmp_path / "run", resume=True)
+    assert result.status == "done" and result.steps_done == 3
 
 
 class _DoubleCtrlC(Callback):

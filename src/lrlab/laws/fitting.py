@@ -157,8 +157,8 @@ def fit(
         raise InputError(f"unknown fit method {method!r}; choose lbfgs or adam")
     if method == "adam" and not law.adam_rates:
         raise InputError(f"law {law.name!r} has no adam fit (it has no start for it); use lbfgs")
-    if start is not None and set(start) != set(law.names):
-        raise InputError(f"start must give every parameter of {law.name}: {', '.join(law.names)}")
+    if start is not None:
+        _check_start(law, start)
     t0 = time.perf_counter()
     fast = [law.prepare(c.lr, c.steps, c.n_params, False) for c in curves]
     y = np.concatenate([c.loss for c in curves])
@@ -174,9 +174,10 @@ def fit(
             return math.inf
         return float(huber(log_y - np.log(pred), huber_delta).sum())
 
+    steps_taken = None
     if method == "adam":
         seed = _adam_seed(law, curves, huber_delta) if start is None else start
-        theta = _adam(law, seed, huber_sum)
+        theta, steps_taken = _adam(law, seed, huber_sum)
     else:
         first = [] if start is None else [space.to_z(start)]
         theta = space.to_theta(_lbfgs(law, fast, y, space, huber_sum, 0.5 * huber_delta**2 * len(y), first))
@@ -191,8 +192,22 @@ def fit(
     for c in curves:
         out.curves[c.name] = curve_metrics(out.predict(c.lr, c.steps, c.n_params), c.loss)
     out.info = training_info(curves) | {"method": method}
+    if steps_taken is not None:
+        out.info["adam_steps"] = steps_taken
     out.seconds = time.perf_counter() - t0
     return out
+
+
+def _check_start(law: Law, start: dict[str, float]) -> None:
+    """``start`` names every parameter of ``law`` and nothing else, each finite and within its bounds."""
+    missing, extra = set(law.names) - set(start), set(start) - set(law.names)
+    if missing or extra:
+        wrong = ", ".join([*(f"missing {n}" for n in sorted(missing)), *(f"unknown {n}" for n in sorted(extra))])
+        raise InputError(f"start must give exactly the parameters of {law.name} ({', '.join(law.names)}): {wrong}")
+    for p in law.params:
+        value = start[p.name]
+        if not (math.isfinite(value) and p.lo <= value <= p.hi):
+            raise InputError(f"start {p.name} = {value!r} is outside [{p.lo:g}, {p.hi:g}]")
 
 
 def _lbfgs(law: Law, fast: list, y: np.ndarray, space: _Space, huber_sum, scale: float, first: list) -> np.ndarray:
@@ -227,7 +242,7 @@ def _adam_seed(law: Law, curves: list[Curve], huber_delta: float) -> dict[str, f
     return fit(start_law, curves, huber_delta, method="lbfgs").theta | rest
 
 
-def _adam(law: Law, seed: dict[str, float], huber_sum) -> dict[str, float]:
+def _adam(law: Law, seed: dict[str, float], huber_sum) -> tuple[dict[str, float], int]:
     """Step 2 of the multi-power-law authors' fitting procedure (Luo et al. 2025, their public code),
     re-implemented: AdamW on the raw parameters from ``seed`` (betas 0.9 / 0.999, eps 1e-8, decoupled weight
     decay 0.01), step size per parameter from ``law.adam_rates``, gradient of the Huber sum by central
@@ -236,8 +251,10 @@ def _adam(law: Law, seed: dict[str, float], huber_sum) -> dict[str, float]:
     Bookkeeping as in their loop, which evaluates the objective, steps, then records: it stops once more than
     ``_ADAM_PATIENCE`` steps have run and the last ``_ADAM_PATIENCE`` evaluations found no new minimum, and it
     returns the parameters *after* the step taken from the point with the lowest objective (one step past
-    it). From their logged seed this reproduces their logged final parameters to 1e-4 (tests); keeping the
-    lowest point itself lands 0.3-0.4% away.
+    it). From their logged seed this stops at their logged step and reproduces their logged final parameters
+    to 1e-4 (tests); keeping the lowest point itself lands 0.3-0.4% away. That kept point was never evaluated:
+    if it turns out invalid (an infinite objective), the lowest evaluated point is returned instead.
+    Returns the parameters and the number of objective evaluations (the authors' logged "step" + 1).
 
     Stopping early keeps the kernel near its start: on the public curves this extrapolates better than the
     converged optimum of the same objective (docs/laws.md), i.e. the early stop acts as a regularizer.
@@ -253,9 +270,11 @@ def _adam(law: Law, seed: dict[str, float], huber_sum) -> dict[str, float]:
 
     m = np.zeros_like(p)
     v = np.zeros_like(p)
-    best, best_p, stall = math.inf, p.copy(), 0
+    best, best_p, lowest_p, stall = math.inf, p.copy(), p.copy(), 0
     for t in range(1, _ADAM_STEPS + 1):
         f = loss(p)
+        if f < best:
+            lowest_p = p.copy()
         stall = 0 if f < best else stall + 1
         if t > _ADAM_PATIENCE + 1 and stall >= _ADAM_PATIENCE:
             break
@@ -268,7 +287,9 @@ def _adam(law: Law, seed: dict[str, float], huber_sum) -> dict[str, float]:
         p = np.clip(p, lo, hi)
         if f < best:
             best, best_p = f, p.copy()
-    return dict(zip(names, (float(x) for x in best_p), strict=True))
+    if not math.isfinite(loss(best_p)):
+        best_p = lowest_p
+    return dict(zip(names, (float(x) for x in best_p), strict=True)), t
 
 
 def _gradient(fun, p: np.ndarray) -> np.ndarray:

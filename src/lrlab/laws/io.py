@@ -51,7 +51,7 @@ def fit_from_dict(d: dict, where: str = "fit") -> Fit:
     if not isinstance(d, dict) or d.get("format") != FORMAT:
         raise InputError(f'{where}: not an lrlab law fit (expected "format": "{FORMAT}")')
     if d.get("version") not in READABLE:
-        raise InputError(f"{where}: unsupported version {d.get('version')!r}; this lrlab reads versions {READABLE}")
+        raise InputError(f"{where}: unsupported version {d.get('version')!r}; this lrlab reads versions 2 and 3")
     try:
         options = dict(d.get("options", {}))
         if d["version"] == 2 and d["law"] == "mpl-qexp":

@@ -164,6 +164,7 @@ class QAreaExpLaw(MultiPowerLaw):
 
     name = "mpl-qexp"
     fit_method = "lbfgs"
+    adam_rates: ClassVar[dict[str, float]] = {}  # no Adam fit: its step sizes are tuned to the MPL's kernel
 
     def __init__(self, warmup: str = "count", gamma: float | None = 0.0):
         super().__init__(warmup)

@@ -44,8 +44,15 @@ from lrlab.train.metrics import JsonlSink, MetricsSink, NullSink
 from lrlab.train.model import GPT
 from lrlab.train.progress import StepProgress
 
-# The config fields that decide which tokens each step sees: a resume must keep them.
+# The config fields that decide which tokens each step (and each evaluation) sees: a resume must keep them.
 _DATA_STREAM = ("data", "val_data", "val_fraction", "batch_size", "seq_len", "seed")
+
+
+def _comparable(key: str, value: Any) -> Any:
+    """Data paths as absolute paths, so that ``./x.txt`` and ``x.txt`` are the same source."""
+    if key in ("data", "val_data") and value not in ("", "stdlib"):
+        return str(Path(value).expanduser().resolve())
+    return value
 
 
 @dataclass(frozen=True)
@@ -196,7 +203,11 @@ class Trainer:
         if not isinstance(saved, dict):
             return  # a checkpoint without its config (written by hand): the state dicts are still checked
         now = self.cfg.to_dict()
-        changed = [f"{k} ({saved[k]!r} -> {now[k]!r})" for k in _DATA_STREAM if k in saved and saved[k] != now[k]]
+        changed = [
+            f"{k} ({saved[k]!r} -> {now[k]!r})"
+            for k in _DATA_STREAM
+            if k in saved and _comparable(k, saved[k]) != _comparable(k, now[k])
+        ]
         if changed:
             raise InputError(
                 f"--resume: this config changes {', '.join(changed)} from checkpoint {path}; "
