@@ -77,3 +77,19 @@ def test_version_2_variant_fits_load_with_their_fitted_gamma(tmp_path):
     back = load_fit(tmp_path / "v2.json")
     assert back.law.options() == {"warmup": "skip", "gamma": None}
     np.testing.assert_array_equal(back.predict(lr, steps), result.predict(lr, steps))
+
+
+@pytest.mark.parametrize(
+    ("spec", "warmup"),
+    [
+        ("constant:peak=3e-4,warmup=200", 200),
+        ("constant:peak=3e-4,warmup=200,warmup_offset=0", 200),  # lr(t) = peak t / W reaches the peak at t = W
+        ("constant:peak=3e-4,warmup=200 | @3000 constant:peak=1e-4", 200),  # composite: read off the LR
+    ],
+)
+def test_saved_warmup_is_the_spec_warmup(spec, warmup):
+    from lrlab.laws.fitting import training_info
+    from lrlab.schedules import parse
+
+    lr = parse(spec).values(6000)
+    assert training_info([Curve("c", np.arange(300, 6000, 100), np.ones(57), lr, spec)])["warmup"] == warmup

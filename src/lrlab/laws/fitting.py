@@ -37,6 +37,7 @@ from lrlab.errors import InputError
 from lrlab.laws.areas import peak_index
 from lrlab.laws.curves import Curve
 from lrlab.laws.law import Law
+from lrlab.schedules import parse as parse_schedule
 
 _STARTS = 4
 _ADAM_STEPS = 200
@@ -307,14 +308,24 @@ def _gradient(fun, p: np.ndarray) -> np.ndarray:
 def training_info(curves: list[Curve]) -> dict[str, Any]:
     """What a saved fit remembers about its data: each curve's schedule, and the first one's warmup and peak.
 
-    The warmup length is read off the LR as (peak index + 1), lrlab's convention lr(W - 1) = peak.
+    The warmup length is the first curve's spec ``warmup`` when its schedule is a family spec; otherwise it is
+    read off the LR as (peak index + 1), lrlab's default convention lr(W - 1) = peak.
     """
     p = peak_index(curves[0].lr)
     return {
         "curves": {c.name: c.schedule for c in curves},
-        "warmup": p + 1 if p > 0 else 0,
+        "warmup": _spec_warmup(curves[0].schedule, p + 1 if p > 0 else 0),
         "peak_lr": float(curves[0].lr[p]),
     }
+
+
+def _spec_warmup(schedule: str, fallback: int) -> int:
+    """``warmup`` of a family spec (a CSV path, "lr column" or a composite spec has none: ``fallback``)."""
+    try:
+        warmup = getattr(parse_schedule(schedule), "warmup", None)
+    except InputError:
+        return fallback
+    return fallback if warmup is None else int(warmup)
 
 
 def _seeds(law: Law, feats: list, y: np.ndarray, space: _Space, objective) -> list[np.ndarray]:
