@@ -275,8 +275,9 @@ def _adam(law: Law, seed: dict[str, float], huber_sum) -> tuple[dict[str, float]
     for t in range(1, _ADAM_STEPS + 1):
         f = loss(p)
         if f < best:
-            lowest_p = p.copy()
-        stall = 0 if f < best else stall + 1
+            lowest_p, stall = p.copy(), 0
+        else:
+            stall += 1
         if t > _ADAM_PATIENCE + 1 and stall >= _ADAM_PATIENCE:
             break
         g = _gradient(loss, p)
