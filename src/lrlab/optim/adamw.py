@@ -26,8 +26,8 @@ class AdamW(ForeachOptimizer):
     with m_0 = 0 and
 
     - ``v_init="zero"``: v_0 = 0, which is ``torch.optim.AdamW`` (same foreach operation order);
-    - ``v_init="grad"`` (GI-Adam, Kalra & Barkeshli 2024): v_0 = g_0^2, bias correction kept. Early on
-      v_t / (1 - beta2^t) is then about g^2 / (1 - beta2^t), so the first updates are about
+    - ``v_init="grad"`` (GI-Adam, Kalra & Barkeshli 2024, arXiv:2406.09405): v_0 = g_0^2, bias correction
+      kept. Early on v_t / (1 - beta2^t) is then about g^2 / (1 - beta2^t), so the first updates are about
       sqrt(1 - beta2^t) times Adam's: a built-in warmup over roughly 1 / (1 - beta2) steps.
 
     Where g_0 comes from: by default the gradient of the first ``step()`` call (no extra cost; it is then

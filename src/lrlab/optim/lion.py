@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -27,9 +28,50 @@ _FAMILY_OPTIONS = """
 """
 
 
+@dataclass(frozen=True)
+class LionStep:
+    r"""One Lion-family update of a run of tensors from one param group, as ``Lion._update`` hands it on.
+
+    ``Lion._update`` computes the direction (the sign vectors c_t) and the factors; ``_apply(step)`` then moves
+    the weights, and is the one hook that LionA and LionAR override. Plain Lion applies, per tensor i,
+
+        w_i <- w_i (1 - eta lambda) - scale f_i u_i
+
+    with u_i = ``direction[i]``, f_i = ``factors[i]`` (1 when ``factors`` is None), eta and lambda the group's
+    ``lr`` and ``weight_decay``, and ``scale`` = eta (1 - b2^t) with ``inverse_bias_correction``, else eta.
+
+    - ``params``: the float32 (or float64) working copies, updated in place.
+    - ``direction``: u_i, one tensor per parameter; ``_apply`` may overwrite it.
+    - ``factors``: 0-d tensors (the SNR factor) or None.
+    - ``states``: the per-parameter state dicts; ``t``: the 1-based step count of this update.
+    """
+
+    group: dict[str, Any]
+    params: list[torch.Tensor]
+    direction: list[torch.Tensor]
+    factors: list[torch.Tensor] | None
+    scale: float
+    states: list[dict[str, torch.Tensor]]
+    t: int
+
+    def subset(self, indices: Sequence[int]) -> LionStep:
+        """The same step restricted to the tensors at ``indices`` (in that order)."""
+
+        def take(values: list[Any]) -> list[Any]:
+            return [values[i] for i in indices]
+
+        return replace(
+            self,
+            params=take(self.params),
+            direction=take(self.direction),
+            factors=None if self.factors is None else take(self.factors),
+            states=take(self.states),
+        )
+
+
 class Lion(ForeachOptimizer):
     __doc__ = (
-        r"""Lion (Chen et al. 2023): the sign of interpolated momentum, decoupled weight decay; foreach.
+        r"""Lion (Chen et al. 2023, arXiv:2302.06675): sign of interpolated momentum, decoupled weight decay; foreach.
 
     For each parameter w with gradient g_t at the 1-based step t (lr eta, weight decay lambda):
 
@@ -106,24 +148,15 @@ class Lion(ForeachOptimizer):
             torch._foreach_lerp_(momenta, grads, 1 - beta2)
         torch._foreach_sign_(direction)
         scale = group["lr"] * (1 - beta2**t if group["inverse_bias_correction"] else 1.0)
-        self._apply(group, params, list(direction), factors, scale, states, t)
+        self._apply(LionStep(group, params, list(direction), factors, scale, states, t))
 
-    def _apply(
-        self,
-        group: dict[str, Any],
-        params: list[torch.Tensor],
-        direction: list[torch.Tensor],
-        factors: list[torch.Tensor] | None,
-        scale: float,
-        states: list[dict[str, torch.Tensor]],
-        t: int,
-    ) -> None:
-        """w <- w (1 - eta lambda) - scale * factor_i * direction_i (direction may be overwritten)."""
-        if factors is not None:
-            torch._foreach_mul_(direction, factors)
-        if group["weight_decay"] != 0:
-            torch._foreach_mul_(params, 1 - group["lr"] * group["weight_decay"])
-        torch._foreach_add_(params, direction, alpha=-scale)
+    def _apply(self, step: LionStep) -> None:
+        """w_i <- w_i (1 - eta lambda) - scale f_i u_i, in three foreach calls (overwrites ``step.direction``)."""
+        if step.factors is not None:
+            torch._foreach_mul_(step.direction, step.factors)
+        if step.group["weight_decay"] != 0:
+            torch._foreach_mul_(step.params, 1 - step.group["lr"] * step.group["weight_decay"])
+        torch._foreach_add_(step.params, step.direction, alpha=-step.scale)
 
 
 class LionA(Lion):
@@ -152,27 +185,20 @@ class LionA(Lion):
     def __init__(self, params: Iterable[Any], lr: float = 1e-4, *, per_neuron: bool = False, **kwargs: Any):
         super().__init__(params, lr, _extra={"per_neuron": per_neuron}, **kwargs)
 
-    def _apply(
-        self,
-        group: dict[str, Any],
-        params: list[torch.Tensor],
-        direction: list[torch.Tensor],
-        factors: list[torch.Tensor] | None,
-        scale: float,
-        states: list[dict[str, torch.Tensor]],
-        t: int,
-    ) -> None:
-        if group["per_neuron"]:
-            for u in direction:
+    def _apply(self, step: LionStep) -> None:
+        """u_i = c_i sqrt(n) / ||c_i|| (per tensor, or per row with ``per_neuron``), then Lion's update."""
+        if step.group["per_neuron"]:
+            for u in step.direction:
                 row_dims = tuple(range(1, u.ndim)) if u.ndim >= 2 else None
                 norms = torch.linalg.vector_norm(u, dim=row_dims, keepdim=True)
                 row_length = u.numel() // max(u.shape[0], 1) if u.ndim >= 2 else u.numel()
                 u.mul_(row_length**0.5 / norms.clamp_(min=1.0))
         else:
-            norms = torch._foreach_norm(direction)
+            # per tensor, sqrt(n) / ||c|| joins the factors (one multiplication of the direction, not two)
+            norms = torch._foreach_norm(step.direction)
             # a nonzero sign vector has norm >= 1, so clamping at 1 only guards the all-zero case
             torch._foreach_clamp_min_(norms, 1.0)
             torch._foreach_reciprocal_(norms)
-            torch._foreach_mul_(norms, [u.numel() ** 0.5 for u in direction])
-            factors = norms if factors is None else torch._foreach_mul(norms, factors)
-        super()._apply(group, params, direction, factors, scale, states, t)
+            torch._foreach_mul_(norms, [u.numel() ** 0.5 for u in step.direction])
+            step = replace(step, factors=norms if step.factors is None else torch._foreach_mul(norms, step.factors))
+        super()._apply(step)

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from lrlab.errors import InputError
-from lrlab.optim.lion import _FAMILY_OPTIONS, Lion
+from lrlab.optim.lion import _FAMILY_OPTIONS, Lion, LionStep
 
 RMS_EMA = 0.9  # r: EMA coefficient of the squared update norm per row
 RMS_EPS = 1e-8
@@ -25,7 +25,8 @@ def equilibrium_angle(lr: float, weight_decay: float, betas: tuple[float, float]
     """eta_r = sqrt(pi/2) sqrt(2 eta lambda) sqrt((1 - kappa)^2 + kappa^2 (1 - b2)/(1 + b2)), in radians.
 
     kappa is the weight of m_{t-1} in the interpolated momentum: b1, or b1 b2 with Nesterov. The last root is
-    the stationary standard deviation of that interpolation for unit white-noise gradients.
+    the stationary standard deviation of that interpolation for unit white-noise gradients. With kappa = b1 this
+    is the rotational-Lion formula of Kosson, Messmer, Jaggi, "Rotational Equilibrium" (arXiv:2305.17212).
     """
     beta1, beta2 = betas
     kappa = beta1 * beta2 if nesterov else beta1
@@ -35,7 +36,10 @@ def equilibrium_angle(lr: float, weight_decay: float, betas: tuple[float, float]
 
 class LionAR(Lion):
     __doc__ = (
-        r"""LionAR: rotational Lion (Kosson, Messmer, Jaggi 2024; SCIENCE.md section 1a); foreach.
+        r"""LionAR: rotational Lion (Kosson, Messmer, Jaggi 2024, arXiv:2410.23922); foreach.
+
+    It builds on the rotational Lion of the same authors' earlier "Rotational Equilibrium: How Weight Decay
+    Balances Learning Across Neural Networks" (arXiv:2305.17212).
 
     Each matrix (ndim >= 2) is viewed as rows w (neurons: the first dimension indexes them; the rest is the
     row). At its first step each row is made zero-mean and its norm n0 is stored; then, per step t >= 1:
@@ -97,35 +101,21 @@ class LionAR(Lion):
         state["row_norm"] = row_norm
         state["update_sq_ema"] = torch.zeros_like(row_norm)
 
-    def _apply(
-        self,
-        group: dict[str, Any],
-        params: list[torch.Tensor],
-        direction: list[torch.Tensor],
-        factors: list[torch.Tensor] | None,
-        scale: float,
-        states: list[dict[str, torch.Tensor]],
-        t: int,
-    ) -> None:
-        rotating = ["row_norm" in s for s in states]
-        plain = [i for i, r in enumerate(rotating) if not r]
+    def _apply(self, step: LionStep) -> None:
+        """Rotate each matrix's rows by f_i eta_r (see the class docstring); the other tensors get Lion's update."""
+        plain = [i for i, s in enumerate(step.states) if "row_norm" not in s]
+        rotating = [i for i, s in enumerate(step.states) if "row_norm" in s]
         if plain:
-            super()._apply(
-                group,
-                [params[i] for i in plain],
-                [direction[i] for i in plain],
-                None if factors is None else [factors[i] for i in plain],
-                scale,
-                [states[i] for i in plain],
-                t,
-            )
+            super()._apply(step.subset(plain))
+        group = step.group
         angle = equilibrium_angle(group["lr"], group["weight_decay"], group["betas"], group["nesterov"])
         if group["inverse_bias_correction"]:
-            angle *= 1 - group["betas"][1] ** t
-        rms_bias = 1 - RMS_EMA**t
-        for i in (i for i, r in enumerate(rotating) if r):
-            factor = angle if factors is None else angle * factors[i]
-            _rotate(params[i], direction[i], states[i]["row_norm"], states[i]["update_sq_ema"], factor, rms_bias)
+            angle *= 1 - group["betas"][1] ** step.t
+        rms_bias = 1 - RMS_EMA**step.t
+        for i in rotating:
+            state = step.states[i]
+            factor = angle if step.factors is None else angle * step.factors[i]
+            _rotate(step.params[i], step.direction[i], state["row_norm"], state["update_sq_ema"], factor, rms_bias)
 
 
 def _rotate(

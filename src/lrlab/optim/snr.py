@@ -3,7 +3,8 @@ r"""The SNR factor: a cheap per-tensor estimate of the gradient signal-to-noise 
 Why: early in training the gradient's signal dominates its noise (the critical batch size is small), so a
 fixed-size update lines up with the layer's inputs and changes its outputs (the relative representation
 change, RRC) far more than the same update would later. Shrinking the update while the SNR is high holds
-the RRC steadier, which is part of what a learning-rate warmup does (SCIENCE.md section 1a).
+the RRC steadier, which is part of what a learning-rate warmup does (Kosson, Messmer, Jaggi 2024,
+arXiv:2410.23922, who propose such a factor but did not publish its formula; this one is lrlab's design).
 
 Model: near a point the minibatch gradient is g_t = G + xi_t with E xi = 0 and E||xi||^2 = N (the noise of
 one minibatch gradient, tr Sigma / B). The SNR is rho = ||G||^2 / N (which is B / B_simple).

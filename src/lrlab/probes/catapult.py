@@ -1,4 +1,4 @@
-"""Catapult search for the critical initial LR (Kalra & Barkeshli 2024; SCIENCE.md 1b), and a warmup built on it.
+"""Catapult search for the critical initial LR (Kalra & Barkeshli 2024, arXiv:2406.09405) and a warmup from it.
 
 From the initial weights, a trial at LR eta takes ``k`` optimizer steps on a fixed batch; it is a catapult when
 the loss after any of those steps rises above the starting loss. eta doubles (``grow``) from ``lr_start`` until the

@@ -1,4 +1,4 @@
-"""Gradient noise scale B_simple = tr(Sigma) / |G|^2 from two batch sizes (McCandlish et al. 2018; SCIENCE.md 3a).
+"""Gradient noise scale B_simple = tr(Sigma) / |G|^2 from two batch sizes (McCandlish et al. 2018, arXiv:1812.06162).
 
 With |G_small|^2 the mean squared norm of gradients over batches of B_small examples and |G_big|^2 the squared norm
 of the gradient over B_big examples, the unbiased estimates are

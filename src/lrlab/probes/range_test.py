@@ -1,4 +1,4 @@
-"""LR range test (Smith 2017; as in torch-lr-finder and fastai's lr_find), with its state restored afterwards.
+"""LR range test (Smith 2017, arXiv:1506.01186; as in torch-lr-finder and fastai's lr_find), state restored after.
 
 Step i of n trains one batch at lr_i = lr_min (lr_max / lr_min)^(i / (n - 1)) and records that batch's loss.
 The loss is smoothed with a bias-corrected EMA (``smooth``), and the sweep stops early once the smoothed loss

@@ -1,4 +1,4 @@
-"""Relative representation change (RRC) of every Linear layer (SCIENCE.md 1a, Kosson et al. 2024).
+"""Relative representation change (RRC) of every Linear layer (Kosson, Messmer, Jaggi 2024, arXiv:2410.23922).
 
 For a layer y = W x and its update dW, on the inputs x the layer saw in this step's first micro-batch:
 

@@ -1,4 +1,6 @@
-"""Sharpness: the top eigenvalue of the minibatch loss Hessian, plain and Adam-preconditioned (SCIENCE.md 1b).
+"""Sharpness: the top eigenvalue of the minibatch loss Hessian, plain and Adam-preconditioned.
+
+The preconditioned sharpness and the Adam threshold follow Kalra & Barkeshli 2024, arXiv:2406.09405.
 
 - ``hessian_vector_product``: H v by double backward (the gradient graph is built once and reused).
 - ``top_eigenvalue``: power iteration on a symmetric operator, stopped when the Rayleigh quotient changes by less

@@ -1,4 +1,6 @@
-"""Update sizes: L2 norm, relative norm and per-neuron angle of each weight matrix's update (SCIENCE.md 1a).
+"""Update sizes: L2 norm, relative norm and per-neuron angle of each weight matrix's update.
+
+These are the update-size measures of Kosson, Messmer, Jaggi 2024, arXiv:2410.23922.
 
 For a weight W (rows = neurons, higher-dim tensors flattened to rows) and its update dW = W_{t+1} - W_t:
 
