@@ -1,10 +1,14 @@
 """Loss-curve laws on the multi-power-law authors' public curves: fit on TRAIN, predict TEST.
 
-Data: ../shared/data/loss_curves/multipowerlaw (see its README). For each model size (25M, 100M, 400M) every law
-is fitted on the authors' TRAIN split (constant_24000, cosine_24000, wsdcon_9) and scored on the TEST split
+Data: the curves Luo et al. published with "A Multi-Power Law for Loss Curve Prediction Across Learning Rate
+Schedules" (2025, arXiv:2503.12811; MIT licence), bundled with lrlab as package data in
+src/lrlab/datasets/multipowerlaw (lrlab.datasets.root(); its README, LICENSE and CITATION.cff say what each file
+is). ``--data PATH`` reads another copy of the same layout instead. For each model size (25M, 100M, 400M) every
+law is fitted on the authors' TRAIN split (constant_24000, cosine_24000, wsdcon_9) and scored on the TEST split
 (constant_72000, cosine_72000, wsd_20000_24000, wsdld_20000_24000, wsdcon_3, wsdcon_18). Each curve's LR of every
-step is rebuilt from its file name with lrlab schedules, as the README describes. Sizes run in the outer loop and
-laws in the inner one, so the fit times of the laws are measured alternately in one process.
+step is rebuilt from its file name with lrlab schedules (lrlab.datasets.mpl_schedule_spec), as the README
+describes. Sizes run in the outer loop and laws in the inner one, so the fit times of the laws are measured
+alternately in one process.
 
 ``--laws momentum-size`` adds the momentum law's model-size form, fitted once on the TRAIN curves of all the
 sizes given (N = 25e6, 100e6, 400e6) and scored per size (its fit_seconds is that one joint fit). Other names
@@ -23,7 +27,7 @@ Baselines, named in the output:
 Text mode also compares schedules for a 24000-step run under the fitted mpl and mpl-qexp: cosine to 10%, the
 best WSD, the free-form optimum, and the authors' MPL-optimized schedule (optimized_schedules/{size}.npy).
 
-Run:  python benchmarks/laws.py [--sizes 25,100,400] [--laws momentum,mpl,mpl-qexp] [--json] [--select]
+Run:  python benchmarks/laws.py [--sizes 25,100,400] [--laws momentum,mpl,mpl-qexp] [--json] [--select] [--data PATH]
 --json prints {"<law>": {"<size>": {"mean_prede", "band_coverage", "fit_seconds", "curves": {"<name>": {"prede",
 "worste", "coverage"}}}}}; coverage is the share of a test curve's points inside the fit's nominal 95% band.
 """
@@ -40,13 +44,12 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from lrlab.laws import curve_metrics, fit, load_curve, make_law, optimize_free, optimize_wsd
+from lrlab.datasets import MPL_PEAK, MPL_TEST, MPL_TRAIN, MPL_WARMUP, mpl_curve, mpl_log_path, mpl_optimized_schedule
+from lrlab.laws import curve_metrics, fit, make_law, optimize_free, optimize_wsd
 from lrlab.laws.optimize import baseline
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "loss_curves" / "multipowerlaw"
-TRAIN = ("constant_24000", "cosine_24000", "wsdcon_9")
-TEST = ("constant_72000", "cosine_72000", "wsd_20000_24000", "wsdld_20000_24000", "wsdcon_3", "wsdcon_18")
-PEAK, WARMUP, FINAL = 3e-4, 2160, 3e-5
+TRAIN, TEST = MPL_TRAIN, MPL_TEST  # the authors' split
+PEAK, WARMUP = MPL_PEAK, MPL_WARMUP
 # benchmark name -> (registry law, its options, fit method or None for the law's default)
 LAWS = {
     "momentum": ("momentum", {"lam": 0.999, "warmup": "peak"}, None),
@@ -57,22 +60,6 @@ LAWS = {
     "mpl-qexp-gamma": ("mpl-qexp", {"warmup": "skip", "gamma": None}, None),
 }
 SPLIT = 16_000  # the time split of the selection protocol (--select)
-
-
-def spec_of(name: str) -> str:
-    """The lrlab schedule of a curve, rebuilt from its file name (README: warmup 2160 linear, peak 3e-4)."""
-    kind, _, arg = name.partition("_")
-    warm = f"peak={PEAK},warmup={WARMUP}"
-    if kind == "constant":
-        return f"constant:{warm}"
-    if kind == "cosine":
-        return f"cosine:{warm},total={arg},final={FINAL}"
-    if kind in ("wsd", "wsdld"):  # decay from step 20000 to 24000: geometric (wsd) or linear (wsdld)
-        shape = "exp" if kind == "wsd" else "linear"
-        return f"wsd:{warm},total=24000,decay_steps=4000,shape={shape},final={FINAL}"
-    if kind == "wsdcon":  # two-stage: the peak until step 8000, then a constant arg x 1e-5
-        return f"constant:{warm} | @8000 constant:peak={int(arg)}e-5"
-    raise ValueError(f"unknown curve {name}")
 
 
 def law_of(name: str):
@@ -86,17 +73,17 @@ def fit_named(name: str, curves: list):
     return fit(law, curves, method=method)
 
 
-def authors_prede(size: int) -> dict[str, float]:
+def authors_prede(size: int, data: Path | None = None) -> dict[str, float]:
     """Per-curve PredE logged by the authors' fit: lines 'evaluation:NAME.csv' followed by 'prede: X'."""
-    text = (DATA / "logs" / f"{size}.log").read_text()
+    text = mpl_log_path(size, data=data).read_text()
     pairs = re.findall(r"evaluation:(\w+)\.csv\n(?:.*\n)*?.*prede: ([0-9.e-]+)", text)
     return {name: float(v) for name, v in pairs}
 
 
-def load_size(size: int, names: tuple[str, ...] = TRAIN + TEST) -> dict:
-    """The curves of one model size, named by file, each with its parameter count (for momentum-size)."""
-    folder = DATA / "loss_curve_repo" / f"csv_{size}"
-    return {n: load_curve(folder / f"{n}.csv", schedule=spec_of(n), n_params=size * 1e6) for n in names}
+def load_size(size: int, names: tuple[str, ...] = TRAIN + TEST, data: Path | None = None) -> dict:
+    """The curves of one model size, named by file, each with its parameter count (for momentum-size); ``data``:
+    a copy of the data's layout, by default the bundled one."""
+    return {n: mpl_curve(size, n, data=data) for n in names}
 
 
 def score(f, curves: dict, seconds: float) -> dict:
@@ -173,11 +160,11 @@ def run_selection(by_size: dict[int, dict], laws: list[str], as_json: bool) -> N
     Console().print(table)
 
 
-def schedule_comparison(size: int, law_fit) -> dict[str, float]:
+def schedule_comparison(size: int, law_fit, data: Path | None = None) -> dict[str, float]:
     """Predicted final loss (24000 steps) of four schedules under a fitted law."""
     total = 24_000
     t = np.arange(WARMUP)
-    authors = np.concatenate([PEAK * (t + 1) / WARMUP, np.load(DATA / "optimized_schedules" / f"{size}.npy")])
+    authors = np.concatenate([PEAK * (t + 1) / WARMUP, mpl_optimized_schedule(size, data=data)])
     last = np.array([total - 1])
     return {
         "cosine to 10%": float(law_fit.predict(baseline(total, PEAK, WARMUP).values(total), last)[0]),
@@ -193,15 +180,16 @@ def main() -> None:
     parser.add_argument("--laws", default="momentum,mpl,mpl-qexp")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--select", action="store_true", help="run the train-only selection protocol instead")
+    parser.add_argument("--data", type=Path, help="a copy of the multipowerlaw data's layout (default: bundled)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     laws = args.laws.split(",")
     if args.select:
-        run_selection({size: load_size(size, TRAIN) for size in sizes}, laws, args.json)
+        run_selection({size: load_size(size, TRAIN, args.data) for size in sizes}, laws, args.json)
         return
     report: dict[str, dict[str, dict]] = {name: {} for name in laws}
     console = Console()
-    by_size = {size: load_size(size) for size in sizes}
+    by_size = {size: load_size(size, data=args.data) for size in sizes}
     per_size = [n for n in laws if n != "momentum-size"]
     joint = run_size_law(by_size) if "momentum-size" in laws else {}
     for size in sizes:
@@ -212,7 +200,7 @@ def main() -> None:
             report[name][str(size)] = r
         if args.json:
             continue
-        logged = authors_prede(size)
+        logged = authors_prede(size, args.data)
         table = Table(title=f"{size}M: test PredE / WorstE (%)", show_edge=False)
         table.add_column("curve")
         for name in laws:
@@ -239,7 +227,7 @@ def main() -> None:
         for name in ("mpl", "mpl-qexp"):
             if name not in fits:
                 continue
-            comp = schedule_comparison(size, fits[name])
+            comp = schedule_comparison(size, fits[name], args.data)
             base = comp["cosine to 10%"]
             console.print(f"{size}M, 24000 steps, predicted final loss under lrlab's {name} fit:")
             for k, v in comp.items():

@@ -10,5 +10,5 @@ from lawdata import DATA
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    assert (DATA / "README.md").is_file(), f"public loss-curve data missing at {DATA}"
+    assert (DATA / "README.md").is_file(), f"bundled loss-curve data missing at {DATA}"
     return DATA

@@ -1,4 +1,4 @@
-"""Helpers for the loss-law tests: synthetic schedules and the public data folder."""
+"""Helpers for the loss-law tests: synthetic schedules and the public data folder (bundled with lrlab)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-# CI clones the repo beside shared/, so the data must be there: a missing folder fails loudly, never skips.
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "loss_curves" / "multipowerlaw"
+from lrlab.datasets import root
+
+# The multi-power-law authors' public curves ship inside the package (lrlab.datasets): a missing folder fails
+# loudly, never skips.
+DATA: Path = root("multipowerlaw")
 
 
 def warmup_cosine(total: int, warmup: int, peak: float = 3e-4, final: float = 3e-5) -> np.ndarray:

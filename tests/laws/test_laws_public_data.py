@@ -1,27 +1,20 @@
-"""On the multi-power-law authors' public curves: schedules rebuilt from file names, fits against their logs."""
+"""On the multi-power-law authors' public curves (bundled, lrlab.datasets): fits against their logs."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from lrlab.laws import MomentumLaw, MultiPowerLaw, curve_metrics, fit, load_curve, optimize_free
+from lrlab.datasets import MPL_CURVES, MPL_PEAK, MPL_TEST, MPL_TRAIN, MPL_WARMUP, mpl_curve
+from lrlab.laws import MomentumLaw, MultiPowerLaw, curve_metrics, fit, optimize_free
 from lrlab.laws.optimize import baseline
-
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "laws.py"
-_spec = importlib.util.spec_from_file_location("bench_laws", BENCH)
-bench = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench)
 
 
 def curves(data_dir, size):
-    folder = data_dir / "loss_curve_repo" / f"csv_{size}"
-    return {n: load_curve(folder / f"{n}.csv", schedule=bench.spec_of(n)) for n in bench.TRAIN + bench.TEST}
+    return {n: mpl_curve(size, n, data=data_dir) for n in MPL_CURVES}
 
 
 def logged(data_dir, size, key):
@@ -31,18 +24,11 @@ def logged(data_dir, size, key):
     return {name: float(v) for name, v in pairs}
 
 
-@pytest.mark.parametrize("size", [25, 100, 400])
-def test_rebuilt_schedules_match_the_logged_lr_column(data_dir, size):
-    for name, c in curves(data_dir, size).items():
-        table = np.loadtxt(data_dir / "loss_curve_repo" / f"csv_{size}" / f"{name}.csv", delimiter=",", skiprows=1)
-        np.testing.assert_allclose(c.lr[table[:, 0].astype(int)], table[:, 1], rtol=1e-12, err_msg=name)
-
-
 def test_momentum_law_matches_its_published_error_on_400m(data_dir):
     """Tissue et al. report ~0.22% mean PredE for the momentum law on these test curves; within 10% of it."""
     cs = curves(data_dir, 400)
-    f = fit(MomentumLaw(), [cs[n] for n in bench.TRAIN])
-    mean = np.mean([curve_metrics(f.predict(cs[n].lr, cs[n].steps), cs[n].loss)["prede"] for n in bench.TEST])
+    f = fit(MomentumLaw(), [cs[n] for n in MPL_TRAIN])
+    mean = np.mean([curve_metrics(f.predict(cs[n].lr, cs[n].steps), cs[n].loss)["prede"] for n in MPL_TEST])
     assert 0.9 * 0.0022 <= mean <= 1.1 * 0.0022
 
 
@@ -55,13 +41,9 @@ def logged_params(data_dir, size, line):
 
 def authors_lr(name, size):
     """The authors' per-step LR: their warmup is linspace(0, peak, W), i.e. lr(t) = peak t / (W - 1)."""
-    lr = load_curve(csv_path(size, name), schedule=bench.spec_of(name)).lr.copy()
-    lr[: bench.WARMUP] = np.linspace(0.0, bench.PEAK, bench.WARMUP)
+    lr = mpl_curve(size, name).lr.copy()
+    lr[:MPL_WARMUP] = np.linspace(0.0, MPL_PEAK, MPL_WARMUP)
     return lr
-
-
-def csv_path(size, name):
-    return bench.DATA / "loss_curve_repo" / f"csv_{size}" / f"{name}.csv"
 
 
 @pytest.mark.parametrize("size", [25, 100, 400])
@@ -86,7 +68,7 @@ def test_default_fit_follows_the_authors_procedure(data_dir):
     from lrlab.laws.multipower import SaturatedDropLaw
 
     cs = curves(data_dir, 400)
-    train = [cs[n] for n in bench.TRAIN]
+    train = [cs[n] for n in MPL_TRAIN]
     start = fit(SaturatedDropLaw(), train).theta
     np.testing.assert_allclose(list(start.values()), logged_params(data_dir, 400, "Initialization"), rtol=1e-3)
     final = fit(MultiPowerLaw(), train).theta
@@ -102,7 +84,7 @@ def test_adam_stage_from_the_logged_seed_reproduces_the_logged_fit(data_dir, siz
     names = ["L0", "A", "alpha", "B", "C", "beta", "gamma"]
     seed = dict(zip(names, [*logged_params(data_dir, size, "Initialization"), 1.0, 0.5, 0.5], strict=True))
     cs = curves(data_dir, size)
-    train = [replace(cs[n], lr=authors_lr(n, size)) for n in bench.TRAIN]
+    train = [replace(cs[n], lr=authors_lr(n, size)) for n in MPL_TRAIN]
     result = fit(MultiPowerLaw(), train, start=seed)
     np.testing.assert_allclose(
         list(result.theta.values()), logged_params(data_dir, size, "Fitting complete"), rtol=1e-4
@@ -114,11 +96,11 @@ def test_adam_stage_from_the_logged_seed_reproduces_the_logged_fit(data_dir, siz
 @pytest.mark.parametrize("size", [25, 100, 400])
 def test_converged_multipower_fit_is_at_least_as_close_as_the_authors_on_the_training_curves(data_dir, size):
     cs = curves(data_dir, size)
-    f = fit(MultiPowerLaw(), [cs[n] for n in bench.TRAIN], method="lbfgs")
+    f = fit(MultiPowerLaw(), [cs[n] for n in MPL_TRAIN], method="lbfgs")
     theirs = logged(data_dir, size, "prede")
-    for n in bench.TRAIN:
+    for n in MPL_TRAIN:
         assert f.curves[n]["prede"] <= theirs[n], n
-    test = np.mean([curve_metrics(f.predict(cs[n].lr, cs[n].steps), cs[n].loss)["prede"] for n in bench.TEST])
+    test = np.mean([curve_metrics(f.predict(cs[n].lr, cs[n].steps), cs[n].loss)["prede"] for n in MPL_TEST])
     assert test < 0.0025  # held-out mean PredE: 0.14-0.22%, the authors log 0.11-0.17% with their own fit
 
 
@@ -126,7 +108,7 @@ def test_free_form_schedule_matches_the_authors_optimized_one(data_dir):
     """Under the default (authors'-procedure) fit, the law their schedule was optimized for: within 3e-5 (our 24
     knots against their per-step schedule; the gain over cosine is ~0.06)."""
     cs = curves(data_dir, 400)
-    f = fit(MultiPowerLaw(), [cs[n] for n in bench.TRAIN])
+    f = fit(MultiPowerLaw(), [cs[n] for n in MPL_TRAIN])
     total, peak, warmup = 24_000, 3e-4, 2160
     t = np.arange(warmup)
     authors = np.concatenate([peak * (t + 1) / warmup, np.load(data_dir / "optimized_schedules" / "400.npy")])
@@ -151,8 +133,8 @@ def test_variant_beats_the_multipower_law_on_held_out_curves(data_dir):
             ("lbfgs", MultiPowerLaw(), "lbfgs"),
             ("qexp", QAreaExpLaw(), None),
         ):
-            f = fit(law, [cs[n] for n in bench.TRAIN], method=method)
-            pred = [curve_metrics(f.predict(cs[n].lr, cs[n].steps), cs[n].loss)["prede"] for n in bench.TEST]
+            f = fit(law, [cs[n] for n in MPL_TRAIN], method=method)
+            pred = [curve_metrics(f.predict(cs[n].lr, cs[n].steps), cs[n].loss)["prede"] for n in MPL_TEST]
             means[key, size] = np.mean(pred)
     for size in (25, 100, 400):
         assert means["qexp", size] <= 0.0012, size
