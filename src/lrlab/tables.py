@@ -12,31 +12,44 @@ from pathlib import Path
 
 from lrlab.errors import InputError
 
+MAX_ROWS = 10_000_000  # a per-step table of the longest run lrlab evaluates (see schedules.base.MAX_DENSE_STEPS)
+
 
 def csv_columns(path: Path, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> Iterator[tuple[str, dict]]:
     """Yield ``(where, {column: text})`` for every non-blank data row; ``where`` is ``"PATH:LINE"``.
 
-    The header is matched case-insensitively; other columns are ignored. A missing file, an empty file, a header
-    without the ``required`` columns or a row with the wrong number of fields is an :class:`InputError`.
+    The header is matched case-insensitively; other columns are ignored. Rows are streamed, never all held at
+    once. A missing or non-regular file, a file that is not UTF-8 text, an empty file, a header without the
+    ``required`` columns, a row with the wrong number of fields, a malformed CSV line (a NUL byte, a field over
+    the csv module's size limit) or more than :data:`MAX_ROWS` rows is an :class:`InputError`.
     """
+    if not path.is_file():
+        what = "no such file" if not path.exists() else "not a regular file"
+        raise InputError(f"cannot read {path}: {what}")
+    line, reader = 1, None
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: spreadsheet exports start with a BOM
-            rows = list(csv.reader(fh))
+            reader = csv.reader(fh)
+            first = next(reader, None)
+            if first is None:
+                raise InputError(f"{path}: empty file; expected a header {','.join(required)} and one row per record")
+            header = [h.strip().lower() for h in first]
+            missing = [c for c in required if c not in header]
+            if missing:
+                wanted = " and ".join(f"'{c}'" for c in required)
+                raise InputError(f"{path}:1: header must name columns {wanted}, got {','.join(first)[:200]}")
+            index = {c: header.index(c) for c in (*required, *optional) if c in header}
+            for line, row in enumerate(reader, start=2):
+                if line > MAX_ROWS + 1:
+                    raise InputError(f"{path}: more than {MAX_ROWS:,} rows (lrlab's limit for one table)")
+                if not any(cell.strip() for cell in row):
+                    continue
+                if len(row) != len(header):
+                    raise InputError(f"{path}:{line}: {len(row)} fields where the header has {len(header)}")
+                yield f"{path}:{line}", {c: row[i] for c, i in index.items()}
     except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+        raise InputError(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
     except UnicodeDecodeError:
-        raise InputError(f"{path}: not a text file (expected CSV)") from None
-    if not rows:
-        raise InputError(f"{path}: empty file; expected a header {','.join(required)} and one row per record")
-    header = [h.strip().lower() for h in rows[0]]
-    missing = [c for c in required if c not in header]
-    if missing:
-        wanted = " and ".join(f"'{c}'" for c in required)
-        raise InputError(f"{path}:1: header must name columns {wanted}, got {','.join(rows[0])}")
-    index = {c: header.index(c) for c in (*required, *optional) if c in header}
-    for line, row in enumerate(rows[1:], start=2):
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) != len(header):
-            raise InputError(f"{path}:{line}: {len(row)} fields where the header has {len(header)}")
-        yield f"{path}:{line}", {c: row[i] for c, i in index.items()}
+        raise InputError(f"{path}:{line}: not UTF-8 text (expected CSV)") from None
+    except csv.Error as exc:
+        raise InputError(f"{path}:{reader.line_num if reader else line}: malformed CSV ({exc})") from None

@@ -14,13 +14,17 @@ from lrlab.errors import InputError
 
 
 class _OneLineErrors(TyperGroup):
-    """Turns :class:`InputError` raised anywhere below into one line on stderr and exit code 2."""
+    """Turns :class:`InputError` raised anywhere below into one line on stderr and exit code 2; so too an
+    ``OSError`` (a file that vanished or could not be written half-way), which is about the machine, not a bug."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except InputError as exc:
             fail(str(exc))
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            fail(f"{where}{exc.strerror or type(exc).__name__}")
 
 
 app = typer.Typer(

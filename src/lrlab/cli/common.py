@@ -1,34 +1,77 @@
-"""Helpers shared by the CLI command modules: one-line errors, JSON output, comma lists."""
+"""Helpers shared by the CLI command modules: one-line errors, flag names for library errors, JSON output,
+comma lists."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import sys
+from collections.abc import Iterator
 from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from lrlab.errors import InputError
+from lrlab.schedules.base import MAX_STEP
 
 console = Console()
 err_console = Console(stderr=True)
 
 
 def fail(message: str) -> NoReturn:
-    """Print ``error: message`` on one line to stderr and exit with code 2."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """Print ``error: message`` on one line to stderr and exit with code 2.
+
+    The message is printed literally: user text in it (a path or spec containing ``[bold]``) is escaped, never
+    read as rich markup. Line breaks inside it are folded, so the error stays one line.
+    """
+    line = " ".join(str(message).split())
+    err_console.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=2)
 
 
+def say(text: str) -> None:
+    """Print ``text`` (which may hold user-named paths and specs) literally, without rich markup."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+@contextlib.contextmanager
+def flags(**names: str) -> Iterator[None]:
+    """Re-raise an :class:`InputError` about a library parameter as one about its flag:
+    ``with flags(peak="--peak-lr"): optimize(...)``."""
+    try:
+        yield
+    except InputError as exc:
+        if exc.param in names:
+            raise exc.renamed(names[exc.param]) from None
+        raise
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
 def print_json(obj: Any) -> None:
-    """Write ``obj`` as JSON to stdout (no rich markup, so it can be piped into ``jq``)."""
-    sys.stdout.write(json.dumps(obj) + "\n")
+    """Write ``obj`` as strict JSON to stdout (no rich markup, so it can be piped into ``jq``); NaN and
+    infinities, which JSON cannot hold, are written as null."""
+    sys.stdout.write(json.dumps(_finite(obj), allow_nan=False) + "\n")
 
 
 def parse_int_list(text: str, flag: str) -> list[int]:
-    """``"0,1,499"`` -> ``[0, 1, 499]``; a bad item is an :class:`InputError` naming ``flag``."""
+    """``"0,1,499"`` -> ``[0, 1, 499]``: steps, each in [0, 2**53); a bad item is an :class:`InputError`."""
     try:
-        return [int(x) for x in text.split(",") if x.strip()]
+        values = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise InputError(f"{flag} expects comma-separated integers, got {text!r}") from None
+    bad = [v for v in values if not 0 <= v < MAX_STEP]
+    if bad:
+        raise InputError(f"{flag}: step {bad[0]} is outside [0, 2**53)")
+    return values

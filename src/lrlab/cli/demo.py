@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from lrlab.cli.common import console
+from lrlab.cli.common import console, say
 from lrlab.errors import InputError
+from lrlab.files import check_output_dir, make_dirs
 
 PARTS = ("schedules", "warmup", "laws")
 
@@ -44,7 +45,7 @@ def demo(
     unknown = [p for p in chosen if p not in PARTS]
     if unknown or not chosen:
         raise InputError(f"--parts {parts!r}: choose from {', '.join(PARTS)}")
-    out.mkdir(parents=True, exist_ok=True)
+    make_dirs(check_output_dir(out, "--out"), "--out")
     if "schedules" in chosen:
         _schedules(out, steps, warmup=steps // 20, peak=1e-3)
     if "warmup" in chosen:
@@ -61,7 +62,7 @@ def _print_table(title: str, columns: list[str], rows: list[list[str]], files: l
     for row in rows:
         table.add_row(*row)
     console.print(table)
-    console.print(f"wrote {' and '.join(str(f) for f in files)}")
+    say(f"wrote {' and '.join(str(f) for f in files)}")
 
 
 def _schedules(out: Path, steps: int, warmup: int, peak: float) -> None:

@@ -9,9 +9,11 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from lrlab.cli.common import console, parse_int_list, print_json
+from lrlab.cli.common import console, flags, parse_int_list, print_json, say
 from lrlab.errors import InputError
+from lrlab.files import PLOT_FORMATS, check_output
 from lrlab.schedules import Schedule, load
+from lrlab.schedules.base import check_dense_steps
 
 SPEC_HELP = "A schedule spec (e.g. 'cosine:peak=1e-3,warmup=100,total=1000,final=1e-4') or a step,lr CSV file."
 TABLE_ROWS = 12  # evenly spaced rows added to the phase boundaries in the default table
@@ -23,27 +25,27 @@ def register(app: typer.Typer) -> None:
     app.add_typer(schedule_app, name="schedule")
 
 
-def _length(schedules: list[Schedule], steps: int | None) -> int:
-    """--steps if given, else the longest schedule's total; an unbounded schedule needs --steps."""
+def _length(schedules: list[Schedule], steps: int | None, at: list[int] | None) -> int:
+    """Steps to cover: --steps if given, else the longest schedule's total, else (with --at) up to the last
+    step asked for; an unbounded schedule without --at needs --steps."""
     if steps is not None:
         if steps < 1:
             raise InputError(f"--steps must be >= 1, got {steps}")
         return steps
     totals = [s.total for s in schedules]
-    if any(t is None for t in totals):
-        raise InputError("the schedule has no total length; pass --steps N")
-    return max(totals)
+    if all(t is not None for t in totals):
+        return max(totals)
+    if at:
+        return max(at) + 1
+    raise InputError("the schedule has no total length; pass --steps N (or --at STEPS)")
 
 
-def _select_steps(schedules: list[Schedule], n: int, at: str | None, every: int | None, full: bool) -> np.ndarray:
+def _select_steps(schedules: list[Schedule], n: int, at: list[int] | None, every: int | None, full: bool):
     """The steps to print: --at, --every, all steps (``full``), or phase boundaries plus an even spread."""
-    if at is not None and every is not None:
-        raise InputError("give --at or --every, not both")
     if at is not None:
-        steps = np.array(parse_int_list(at, "--at"), dtype=np.int64)
-        if steps.size and steps.min() < 0:
-            raise InputError(f"--at steps must be >= 0, got {int(steps.min())}")
-        return steps
+        return np.array(at, dtype=np.int64)
+    with flags(steps="--steps"):
+        check_dense_steps(n)
     if every is not None:
         if every < 1:
             raise InputError(f"--every must be >= 1, got {every}")
@@ -53,6 +55,20 @@ def _select_steps(schedules: list[Schedule], n: int, at: str | None, every: int 
     keys = {k for s in schedules for k in s.key_steps()}
     spread = np.linspace(0, n - 1, TABLE_ROWS).round().astype(int)
     return np.array(sorted(k for k in keys | set(spread.tolist()) if k < n), dtype=np.int64)
+
+
+def _at_steps(at: str | None, every: int | None) -> list[int] | None:
+    if at is not None and every is not None:
+        raise InputError("give --at or --every, not both")
+    return None if at is None else parse_int_list(at, "--at")
+
+
+def _plot_path(plot: Path | None, n: int) -> Path | None:
+    if plot is None:
+        return None
+    with flags(steps="--steps"):
+        check_dense_steps(n)
+    return check_output(plot, "--plot", PLOT_FORMATS)
 
 
 def _table(steps: np.ndarray, columns: dict[str, np.ndarray]) -> Table:
@@ -88,21 +104,23 @@ def show(
 
       lrlab schedule show my_lr.csv --every 100
     """
+    at_steps = _at_steps(at, every)
     schedule = load(spec)
-    n = _length([schedule], steps)
-    chosen = _select_steps([schedule], n, at, every, full=json)
+    n = _length([schedule], steps, at_steps)
+    plot = _plot_path(plot, n)
+    chosen = _select_steps([schedule], n, at_steps, every, full=json)
     lr = schedule(chosen)
     if json:
         print_json({"steps": chosen.tolist(), "lr": lr.tolist()})
     else:
-        console.print(f"[bold]{schedule}[/]  total={schedule.total}", highlight=False, soft_wrap=True)
+        say(f"{schedule}  total={schedule.total}")
         console.print(_table(chosen, {"lr": lr}))
     if plot is not None:
         from lrlab.report.schedule_plots import plot_schedules
 
         plot_schedules({str(schedule): schedule}, n, plot)
         if not json:
-            console.print(f"plot written to {plot}")
+            say(f"plot written to {plot}")
 
 
 @schedule_app.command("compare")
@@ -127,9 +145,11 @@ def compare(
     """
     if len(specs) < 2:
         raise InputError("compare needs two or more schedules")
+    at_steps = _at_steps(at, every)
     schedules = [load(s) for s in specs]
-    n = _length(schedules, steps)
-    chosen = _select_steps(schedules, n, at, every, full=json)
+    n = _length(schedules, steps, at_steps)
+    plot = _plot_path(plot, n)
+    chosen = _select_steps(schedules, n, at_steps, every, full=json)
     columns = {f"#{i + 1}": s(chosen) for i, s in enumerate(schedules)}
     if json:
         print_json(
@@ -141,11 +161,11 @@ def compare(
         )
     else:
         for name, s in zip(columns, schedules, strict=True):
-            console.print(f"[bold]{name}[/] {s}", highlight=False, soft_wrap=True)
+            say(f"{name} {s}")
         console.print(_table(chosen, columns))
     if plot is not None:
         from lrlab.report.schedule_plots import plot_schedules
 
         plot_schedules({f"{k} {s}": s for k, s in zip(columns, schedules, strict=True)}, n, plot)
         if not json:
-            console.print(f"plot written to {plot}")
+            say(f"plot written to {plot}")

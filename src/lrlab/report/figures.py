@@ -1,4 +1,4 @@
-"""Writing figures: matplotlib's object API (no pyplot, no global backend change) and PNG output."""
+"""Writing figures: matplotlib's object API (no pyplot, no global backend change), written atomically."""
 
 from __future__ import annotations
 
@@ -6,10 +6,13 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from lrlab.files import PLOT_FORMATS, atomic_write, check_output
 
-def save_png(fig: Figure, path: Path | str, dpi: int = 110) -> Path:
-    """Write ``fig`` to ``path`` as PNG, creating the folder; returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, format="png")
+
+def save_figure(fig: Figure, path: Path | str, dpi: int = 110) -> Path:
+    """Write ``fig`` to ``path`` in the format its suffix names (one of :data:`lrlab.files.PLOT_FORMATS`),
+    atomically; the folder must exist. Returns the path."""
+    path = check_output(path, "plot", PLOT_FORMATS)
+    with atomic_write(path, "wb") as fh:
+        fig.savefig(fh, dpi=dpi, format=path.suffix.lower().lstrip("."))
     return path

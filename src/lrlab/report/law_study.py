@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from lrlab.files import atomic_write
 from lrlab.laws import Curve, curve_metrics, fit, make_law
-from lrlab.report.figures import save_png
+from lrlab.report.figures import save_figure
 from lrlab.report.study_runs import StudyRun, train_in_memory
 from lrlab.schedules import parse
 
@@ -76,8 +77,8 @@ def law_study(out_dir: Path, steps: int = 400, peak: float = 1e-2) -> list[dict]
         ax.set_ylim(min(held_out.loss.min(), *(c.loss.min() for c in train_curves)) - 0.05, held_out.loss[0] + 0.05)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    save_png(fig, out_dir / "laws.png")
-    with open(out_dir / "laws.csv", "w", newline="") as fh:
+    save_figure(fig, out_dir / "laws.png")
+    with atomic_write(out_dir / "laws.csv") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(summary[0]))
         writer.writeheader()
         writer.writerows(summary)

@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from lrlab.probes import CatapultResult, RangeTestResult
-from lrlab.report.figures import save_png
+from lrlab.report.figures import save_figure
 
 
 def plot_range_test(result: RangeTestResult, path: Path) -> Path:
@@ -26,7 +26,7 @@ def plot_range_test(result: RangeTestResult, path: Path) -> Path:
     ax.set(xscale="log", xlabel="learning rate", ylabel="training loss", title="LR range test")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return save_png(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_catapult(result: CatapultResult, path: Path) -> Path:
@@ -47,4 +47,4 @@ def plot_catapult(result: CatapultResult, path: Path) -> Path:
     )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return save_png(fig, path)
+    return save_figure(fig, path)

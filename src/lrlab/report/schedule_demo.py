@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lrlab.files import atomic_write
 from lrlab.report.schedule_plots import plot_schedules
 from lrlab.schedules import Schedule, parse
 
@@ -42,14 +43,13 @@ class ScheduleSummary:
 
 def schedule_demo(out_dir: Path, total: int = 10_000, warmup: int = 500, peak: float = 1e-3) -> list[ScheduleSummary]:
     """Write ``schedules.png`` and ``schedules.csv`` (LR every 50 steps and at phase boundaries) to ``out_dir``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
     schedules = standard_schedules(peak, warmup, total)
     plot_schedules(
         schedules, total, out_dir / "schedules.png", title=f"standard schedules: peak {peak:g}, {total} steps"
     )
     keys = {k for s in schedules.values() for k in s.key_steps() if k < total}
     rows = np.array(sorted(keys | set(range(0, total, 50))), dtype=np.int64)
-    with open(out_dir / "schedules.csv", "w", newline="") as fh:
+    with atomic_write(out_dir / "schedules.csv") as fh:
         writer = csv.writer(fh)
         writer.writerow(["step", *schedules])
         columns = [s(rows) for s in schedules.values()]

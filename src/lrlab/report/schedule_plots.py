@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from lrlab.report.figures import save_png
+from lrlab.report.figures import save_figure
 from lrlab.schedules import Schedule
 
 
@@ -29,4 +29,4 @@ def plot_schedules(schedules: Mapping[str, Schedule], steps: int, path: Path, ti
     ax_lin.legend(fontsize=8, loc="best")
     if title:
         fig.suptitle(title)
-    return save_png(fig, path)
+    return save_figure(fig, path)

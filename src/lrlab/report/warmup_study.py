@@ -12,7 +12,8 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from lrlab.report.figures import save_png
+from lrlab.files import atomic_write
+from lrlab.report.figures import save_figure
 from lrlab.report.study_runs import StudyRun, train_in_memory
 
 EARLY_STEPS = 50  # "early" updates: the first 50
@@ -66,7 +67,7 @@ def plot_warmup(runs: list[StudyRun], path: Path, peak: float) -> Path:
     for ax in (ax_loss, ax_upd):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    return save_png(fig, path)
+    return save_figure(fig, path)
 
 
 def warmup_study(out_dir: Path, steps: int = 300, peak: float = 1e-2) -> list[dict]:
@@ -74,7 +75,7 @@ def warmup_study(out_dir: Path, steps: int = 300, peak: float = 1e-2) -> list[di
     runs = warmup_runs(steps, peak, max(steps // 10, 1))
     plot_warmup(runs, out_dir / "warmup.png", peak)
     summary = summarize(runs)
-    with open(out_dir / "warmup.csv", "w", newline="") as fh:
+    with atomic_write(out_dir / "warmup.csv") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(summary[0]))
         writer.writeheader()
         writer.writerows(summary)

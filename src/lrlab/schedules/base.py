@@ -14,6 +14,12 @@ import numpy as np
 
 from lrlab.errors import InputError
 
+#: Steps are exact integers in float64 below this (spec values, ``--at`` steps).
+MAX_STEP = 2**53
+#: The most steps lrlab evaluates as one dense per-step array (80 MB of float64): longer than any real run, short
+#: enough that a typo such as ``--steps 1e10`` is refused instead of allocating tens of gigabytes.
+MAX_DENSE_STEPS = 10_000_000
+
 
 def as_steps(step: int | np.ndarray | list[int]) -> np.ndarray:
     """Validate ``step`` as non-negative integers and return them as an int64 array (0-d for a scalar)."""
@@ -27,6 +33,13 @@ def as_steps(step: int | np.ndarray | list[int]) -> np.ndarray:
     if arr.size and arr.min() < 0:
         raise InputError(f"schedule steps must be >= 0, got {int(arr.min())}")
     return arr.astype(np.int64, copy=False)
+
+
+def check_dense_steps(n: int, param: str = "steps") -> int:
+    """``n`` as a number of steps lrlab may evaluate densely: 0 <= n <= :data:`MAX_DENSE_STEPS`."""
+    if not 0 <= n <= MAX_DENSE_STEPS:
+        raise InputError(f"{n} steps is outside [0, {MAX_DENSE_STEPS:,}] (lrlab's limit for per-step arrays)", param)
+    return n
 
 
 class Schedule(ABC):
@@ -60,6 +73,5 @@ class Schedule(ABC):
 
     def values(self, n: int) -> np.ndarray:
         """The learning rates of updates 0..n-1 as a float64 array."""
-        if n < 0:
-            raise InputError(f"number of steps must be >= 0, got {n}")
+        check_dense_steps(n)
         return self._lr(np.arange(n, dtype=np.int64))

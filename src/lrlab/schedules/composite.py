@@ -11,6 +11,8 @@ from lrlab.errors import InputError
 from lrlab.schedules.base import Schedule
 from lrlab.schedules.numbers import format_value
 
+MAX_CYCLES = 10_000  # each cycle adds its phase boundaries to key_steps(); restarts are never this many
+
 
 @dataclass(frozen=True)
 class Join(Schedule):
@@ -78,8 +80,8 @@ class Cyclic(Schedule):
             raise InputError("cycles need a bounded schedule (one with total) to repeat")
         if isinstance(self.base, (Cyclic, Join)):
             raise InputError("cycles repeat one schedule family, not a join or another cycle")
-        if self.cycles < 1:
-            raise InputError(f"cycles={self.cycles} must be >= 1")
+        if not 1 <= self.cycles <= MAX_CYCLES:
+            raise InputError(f"cycles={self.cycles} must lie in [1, {MAX_CYCLES}]")
         if not 0 < self.gain <= 1:
             raise InputError(f"cycle_gain={self.gain} must lie in (0, 1]")
 

@@ -27,14 +27,14 @@ from pathlib import Path
 
 import numpy as np
 
-from lrlab.errors import InputError
-from lrlab.schedules.base import Schedule
+from lrlab.errors import InputError, clip
+from lrlab.files import atomic_write
+from lrlab.schedules.base import MAX_STEP, Schedule
 from lrlab.schedules.composite import Cyclic, Join, Tabulated
 from lrlab.schedules.families import FAMILIES
 from lrlab.tables import csv_columns
 
 _CYCLE_KEYS = {"cycles": int, "cycle_gain": float}
-_MAX_STEPS = 2**53  # steps are exact in float64 below this
 _BOUNDARY = re.compile(r"@\s*(\S+?)\s+")
 
 
@@ -146,7 +146,7 @@ def _to_int(spec: str, pos: int, text: str, key: str) -> int:
         value = float(text)
     except ValueError:
         raise SpecError(spec, pos, text, f"{key} expects a whole number of steps") from None
-    if not np.isfinite(value) or value != int(value) or abs(value) >= _MAX_STEPS:
+    if not np.isfinite(value) or value != int(value) or abs(value) >= MAX_STEP:
         raise SpecError(spec, pos, text, f"{key} expects a whole number of steps below 2**53")
     return int(value)
 
@@ -158,9 +158,17 @@ def load(spec_or_path: str | Path) -> Schedule:
     """
     text = str(spec_or_path)
     path = Path(text)
-    if text.lower().endswith(".csv") or (":" not in text and path.is_file()):
+    if text.lower().endswith(".csv") or (":" not in text and _is_file(path)):
         return read_csv(path)
     return parse(text)
+
+
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, False for text that cannot be a path at all (too long, a NUL byte)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def read_csv(path: Path) -> Tabulated:
@@ -170,7 +178,7 @@ def read_csv(path: Path) -> Tabulated:
         try:
             step, lr = int(row["step"]), float(row["lr"])
         except ValueError:
-            got = f"{row['step']},{row['lr']}"
+            got = clip(f"{row['step']},{row['lr']}")
             raise InputError(f"{where}: expected an integer step and a number lr, got {got}") from None
         if step != len(lrs):
             raise InputError(f"{where}: step {step} where {len(lrs)} was expected; list every step from 0")
@@ -184,8 +192,8 @@ def read_csv(path: Path) -> Tabulated:
 
 
 def write_csv(schedule: Schedule, path: Path, steps: int) -> None:
-    """Write lr(0..steps-1) as a ``step,lr`` CSV that :func:`load` reads back exactly."""
+    """Write lr(0..steps-1) as a ``step,lr`` CSV that :func:`load` reads back exactly (atomically)."""
     lrs = schedule.values(steps)
-    with open(path, "w", newline="") as fh:
+    with atomic_write(path) as fh:
         fh.write("step,lr\n")
         fh.writelines(f"{t},{lr!r}\n" for t, lr in enumerate(lrs.tolist()))
