@@ -117,7 +117,7 @@ def test_smoothing_averages_blocks(tmp_path):
 def test_binary_file_is_an_input_error(tmp_path):
     path = tmp_path / "b.csv"
     path.write_bytes(b"\xff\xfe\x00\x81binary")
-    with pytest.raises(InputError, match="not a text file"):
+    with pytest.raises(InputError, match="not UTF-8 text"):
         load_curve(path, schedule=SPEC)
 
 

@@ -51,7 +51,7 @@ def test_bad_fit_files(tmp_path):
         load_fit(path)
     for old in (1, 99):  # version 1 fits predate the mpl laws' warmup option: refused, never misread
         path.write_text(json.dumps({"format": "lrlab.law-fit", "version": old}))
-        with pytest.raises(InputError, match=f"unsupported version {old}"):
+        with pytest.raises(InputError, match=f"unsupported version {old!r}"):
             load_fit(path)
     path.write_text(json.dumps({"format": "lrlab.law-fit", "version": 2, "law": "nope"}))
     with pytest.raises(InputError, match="unknown law 'nope'"):

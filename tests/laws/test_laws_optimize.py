@@ -68,7 +68,7 @@ def test_free_lr_parametrization():
 
 def test_bad_requests():
     f = made(MultiPowerLaw(), MPL_THETA)
-    with pytest.raises(InputError, match="--peak-lr must be > 0"):
+    with pytest.raises(InputError, match="peak: must be finite and > 0"):
         optimize_wsd(f, T, 0.0, W)
     with pytest.raises(InputError, match="must exceed the warmup"):
         optimize_cosine(f, 100, PEAK, 200)

@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from lrlab.cli.common import console, parse_int_list, print_json
+from lrlab.cli.common import console, flags, parse_int_list, print_json, say
+from lrlab.datasets import EXAMPLES
 from lrlab.errors import InputError
+from lrlab.files import PLOT_FORMATS, check_output
 from lrlab.laws import LAWS, fit, load_curves, load_fit, make_law, optimize, save_fit
 from lrlab.laws.areas import peak_index
-from lrlab.laws.fitting import Fit
-from lrlab.laws.plots import Series, plot_series
 from lrlab.schedules import Schedule, load, write_csv
+from lrlab.schedules.base import check_dense_steps
+
+if TYPE_CHECKING:
+    from lrlab.laws.fitting import Fit
+    from lrlab.report.law_plots import Series
 
 SPEC_HELP = "Schedule spec (e.g. 'cosine:peak=3e-4,warmup=2160,total=24000,final=3e-5') or a step,lr CSV file."
 PREDICT_POINTS = 200  # steps evaluated when --at is not given
+LAW_FLAGS = {"lam": "--lam", "gamma": "--gamma", "warmup": "--warmup", "law": "--law"}
 
 
 def register(app: typer.Typer) -> None:
@@ -28,24 +36,25 @@ def register(app: typer.Typer) -> None:
     app.command("optimize")(optimize_cmd)
 
 
-def _law_options(law: str, lam: str, warmup: str | None, gamma: str | None = None) -> dict:
-    given = {} if warmup is None else {"warmup": warmup}
-    if gamma is not None:
-        if law != "mpl-qexp":
-            raise InputError(f"--gamma applies to mpl-qexp only, not {law}")
-        return given | {"gamma": None if gamma == "fit" else _number("--gamma", gamma, "in [0, 1.5] or 'fit'")}
-    if not law.startswith("momentum"):
-        return given
-    if lam == "fit":
-        return {"lam": None} | given
-    return {"lam": _number("--lam", lam, "in [0, 1) or 'fit'")} | given
-
-
-def _number(flag: str, text: str, expected: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise InputError(f"{flag} expects a number {expected}, got {text!r}") from None
+def _law_options(**given: str | None) -> dict:
+    """The law options given on the command line: 'fit' (fit this parameter) -> None, numbers -> float, other
+    words stay strings; which law takes which option is the registry's business (``make_law``)."""
+    out: dict = {}
+    for key, text in given.items():
+        if text is None:
+            continue
+        if text == "fit":
+            out[key] = None
+            continue
+        try:
+            value = float(text)
+        except ValueError:
+            out[key] = text
+            continue
+        if not math.isfinite(value):
+            raise InputError(f"must be a finite number or 'fit', got {text!r}", key)
+        out[key] = value
+    return out
 
 
 def _n_params(values: list[float] | None, count: int) -> list[float | None]:
@@ -53,18 +62,31 @@ def _n_params(values: list[float] | None, count: int) -> list[float | None]:
         return [None] * count
     if len(values) != count:
         raise InputError(f"got {len(values)} --n-params for {count} curves; give one per curve or none")
+    bad = [v for v in values if not (math.isfinite(v) and v > 0)]
+    if bad:
+        raise InputError(f"--n-params must be finite and > 0, got {bad[0]}")
     return list(values)
 
 
+def _plot_path(plot: Path | None) -> Path | None:
+    return None if plot is None else check_output(plot, "--plot", PLOT_FORMATS)
+
+
 def fit_cmd(
-    curves: Annotated[list[Path], typer.Argument(help="Curve files: CSV (step,loss[,lr]) or JSONL.")],
-    out: Annotated[Path, typer.Option(help="Write the fitted law here (JSON).")],
+    curves: Annotated[
+        list[Path] | None, typer.Argument(help="Curve files: CSV (step,loss[,lr]) or JSONL.", show_default=False)
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Write the fitted law here (JSON).")] = Path("fit.json"),
+    example: Annotated[
+        str | None,
+        typer.Option(help=f"Fit a bundled public example instead of files: {', '.join(EXAMPLES)}."),
+    ] = None,
     law: Annotated[str, typer.Option(help=f"The law: {', '.join(LAWS)}.")] = "mpl",
     schedule: Annotated[list[str] | None, typer.Option(help=SPEC_HELP + " Once per curve, in order.")] = None,
     n_params: Annotated[list[float] | None, typer.Option(help="Model size per curve (momentum-size).")] = None,
     smooth: Annotated[int, typer.Option(help="Average the loss over blocks of K records (noisy logs).")] = 1,
     huber_delta: Annotated[float, typer.Option(help="Huber threshold on log loss.")] = 1e-3,
-    lam: Annotated[str, typer.Option(help="Momentum law's lambda, or 'fit'.")] = "0.999",
+    lam: Annotated[str | None, typer.Option(help="Momentum laws' lambda (default 0.999), or 'fit'.")] = None,
     gamma: Annotated[
         str | None, typer.Option(help="mpl-qexp's kernel exponent: a number in [0, 1.5] (default 0) or 'fit'.")
     ] = None,
@@ -82,46 +104,73 @@ def fit_cmd(
     plot: Annotated[Path | None, typer.Option(help="Write a PNG: observed vs fitted, residuals, LR.")] = None,
     json: Annotated[bool, typer.Option("--json", help="Print parameters and per-curve PredE/WorstE/R^2.")] = False,
 ) -> None:
-    """Fit a loss-curve law to one or more curves and save it as JSON.
+    """Fit a loss-curve law to one or more curves and save it as JSON (default fit.json).
 
     Each curve is a CSV (step,loss[,lr]) or JSONL file; its per-step LR comes from --schedule (once per curve, in
-    order), else a NAME.lr.csv sidecar, else a dense lr column.
+    order), else a NAME.lr.csv sidecar, else a dense lr column. --example fits curves that ship with lrlab (the
+    multi-power-law authors' TRAIN runs, Luo et al. 2025, arXiv:2503.12811, MIT licence) with their schedules.
 
     Examples:
 
       lrlab fit constant.csv cosine.csv --law mpl --out fit.json --plot fit.png
 
+      lrlab fit --example mpl-400 --law mpl-qexp --out fit400.json
+
       lrlab fit a.csv --schedule "cosine:peak=3e-4,warmup=2160,total=24000,final=3e-5" --law momentum --json
     """
     if smooth < 1:
         raise InputError(f"--smooth must be >= 1, got {smooth}")
-    if not huber_delta > 0:
-        raise InputError(f"--huber-delta must be > 0, got {huber_delta}")
-    the_law = make_law(law, **_law_options(law, lam, warmup, gamma))
-    loaded = load_curves([str(c) for c in curves], schedule)
-    sizes = _n_params(n_params, len(loaded))
-    loaded = [replace(c, n_params=n).smoothed(smooth) for c, n in zip(loaded, sizes, strict=True)]
+    if not (math.isfinite(huber_delta) and huber_delta > 0):
+        raise InputError(f"--huber-delta must be finite and > 0, got {huber_delta}")
+    check_output(out, "--out")
+    plot = _plot_path(plot)
+    with flags(**LAW_FLAGS):
+        the_law = make_law(law, **_law_options(lam=lam, gamma=gamma, warmup=warmup))
+    loaded = _curves(curves, schedule, example)
+    if n_params:
+        sizes = _n_params(n_params, len(loaded))
+        loaded = [replace(c, n_params=n) for c, n in zip(loaded, sizes, strict=True)]
+    loaded = [c.smoothed(smooth) for c in loaded]
     if len({c.name for c in loaded}) != len(loaded):
         raise InputError("two curves share a file name; rename one (curves are reported by name)")
-    result = fit(the_law, loaded, huber_delta, method)
+    with flags(method="--method"):
+        result = fit(the_law, loaded, huber_delta, method)
     result.info["n_params"] = {c.name: c.n_params for c in loaded}
     save_fit(result, out)
     if plot is not None:
+        from lrlab.report.law_plots import plot_series
+
         plot_series([_fitted_series(result, c) for c in loaded], plot, f"{law} fit")
     if json:
         print_json({"law": law, "params": result.theta, "curves": result.curves, "fit_seconds": result.seconds})
         return
-    console.print(f"[bold]{law}[/] fitted in {result.seconds:.2f} s -> {out}")
+    say(f"{law} fitted in {result.seconds:.2f} s -> {out}")
     console.print("  " + ", ".join(f"{k}={v:.6g}" for k, v in result.theta.items()))
     table = Table(show_edge=False, pad_edge=False)
     for col in ("curve", "PredE %", "WorstE %", "R^2"):
         table.add_column(col, justify="right")
     for name, m in result.curves.items():
-        table.add_row(name, f"{100 * m['prede']:.3f}", f"{100 * m['worste']:.3f}", f"{m['r2']:.5f}")
+        table.add_row(escape(name), f"{100 * m['prede']:.3f}", f"{100 * m['worste']:.3f}", f"{m['r2']:.5f}")
     console.print(table)
 
 
+def _curves(paths: list[Path] | None, schedules: list[str] | None, example: str | None) -> list:
+    """The curves to fit: the files given, or a bundled example (then neither files nor --schedule)."""
+    if example is None:
+        if not paths:
+            raise InputError("give one or more curve files, or --example NAME")
+        return load_curves([str(c) for c in paths], schedules)
+    if paths or schedules:
+        raise InputError("--example fits a bundled set with its own schedules: give no curve files or --schedule")
+    from lrlab.datasets import example_curves
+
+    with flags(name="--example"):
+        return example_curves(example)
+
+
 def _fitted_series(result: Fit, c) -> Series:
+    from lrlab.report.law_plots import Series
+
     steps = np.unique(np.linspace(0, c.steps[-1], 400).round().astype(np.int64))
     steps = steps[steps >= c.steps[0]]
     pred, lo, hi = result.band(c.lr, steps, c.n_params)
@@ -132,6 +181,8 @@ def _fitted_series(result: Fit, c) -> Series:
 def _schedule_values(spec: str, steps: int) -> tuple[Schedule, np.ndarray]:
     if steps < 2:
         raise InputError(f"--steps must be >= 2, got {steps}")
+    with flags(steps="--steps"):
+        check_dense_steps(steps)
     sched = load(spec)
     if sched.total is not None and sched.total < steps:
         raise InputError(f"the schedule {sched} covers {sched.total} steps, fewer than --steps {steps}")
@@ -157,17 +208,23 @@ def predict_cmd(
 
       lrlab predict fit.json --schedule my_lr.csv --steps 24000 --at 10000,23999 --plot pred.png
     """
+    plot = _plot_path(plot)
     result = load_fit(fit_file)
     sched, lr = _schedule_values(schedule, steps)
     if at is not None:
         at_steps = np.array(parse_int_list(at, "--at"), dtype=np.int64)
-        if at_steps.size == 0 or at_steps.min() < 0 or at_steps.max() >= steps:
+        if at_steps.size == 0 or at_steps.max() >= steps:
             raise InputError(f"--at steps must lie in [0, {steps - 1}] (--steps {steps})")
     else:
         start = min(peak_index(lr), steps - 1)  # the laws describe training after warmup
         at_steps = np.unique(np.linspace(start, steps - 1, PREDICT_POINTS).round().astype(np.int64))
-    pred, lo, hi = result.band(lr, at_steps, n_params)
+    if n_params is not None and not (math.isfinite(n_params) and n_params > 0):
+        raise InputError(f"--n-params must be finite and > 0, got {n_params}")
+    with flags(schedule="--schedule"):
+        pred, lo, hi = result.band(lr, at_steps, n_params)
     if plot is not None:
+        from lrlab.report.law_plots import Series, plot_series
+
         plot_series([Series(str(sched), lr, at_steps, pred, lo, hi)], plot, f"{result.law.name} prediction")
     if json:
         print_json({"steps": at_steps.tolist(), "loss": pred.tolist(), "lo": lo.tolist(), "hi": hi.tolist()})
@@ -179,7 +236,7 @@ def predict_cmd(
     for t in shown.tolist():
         i = int(np.searchsorted(at_steps, t)) if at is None else at_steps.tolist().index(t)
         table.add_row(str(t), f"{pred[i]:.4f}", f"{lo[i]:.4f}", f"{hi[i]:.4f}")
-    console.print(f"{result.law.name} prediction for {sched}")
+    say(f"{result.law.name} prediction for {sched}")
     console.print(table)
 
 
@@ -202,12 +259,18 @@ def optimize_cmd(
 
       lrlab optimize fit.json --steps 24000 --peak-lr 3e-4 --family free --out-csv best_lr.csv --json
     """
+    if out_csv is not None:
+        check_output(out_csv, "--out-csv")
+    plot = _plot_path(plot)
     result = load_fit(fit_file)
     w = int(result.info.get("warmup", 0)) if warmup is None else warmup
-    choice = optimize(result, family, steps, peak_lr, w, n_params)
+    with flags(family="--family", total="--steps", peak="--peak-lr", warmup="--warmup"):
+        choice = optimize(result, family, steps, peak_lr, w, n_params)
     if out_csv is not None:
         write_csv(choice.schedule, out_csv, steps)
     if plot is not None:
+        from lrlab.report.law_plots import Series, plot_series
+
         at = np.unique(np.linspace(w, steps - 1, 300).round().astype(np.int64))
         series = []
         for name, s in (("best " + family, choice.schedule), ("cosine baseline", choice.baseline)):
@@ -220,6 +283,6 @@ def optimize_cmd(
     if json:
         print_json(summary)
         return
-    console.print(f"best {family}: {summary['schedule']}")
+    say(f"best {family}: {summary['schedule']}")
     console.print(f"  predicted final loss {choice.loss:.4f}; cosine baseline {choice.baseline_loss:.4f}")
     console.print(f"  predicted gain over cosine: {choice.gain:.4f} ({100 * choice.gain / choice.baseline_loss:.2f}%)")

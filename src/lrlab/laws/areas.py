@@ -14,8 +14,13 @@ import math
 import numpy as np
 from scipy.signal import lfilter
 
+from lrlab.errors import InputError
+
 # Chunks of the MPL double sum hold at most this many (observation, step) pairs: about 32 MiB of float64.
 _CHUNK_ELEMENTS = 1 << 22
+# The fast quadrature's (observation, bin) cells for one curve: ~400 MB of temporaries at the limit, which the
+# public curves (at most 562 records x ~330 bins) stay far below.
+MAX_BIN_CELLS = 4_000_000
 
 
 def peak_index(lr: np.ndarray) -> int:
@@ -135,6 +140,14 @@ class BinnedLossDrop:
         # over every rising stretch (the warmup up to the peak, and any later re-warmup), where the LR changes
         # by large factors
         in_k = np.concatenate([start + edges[edges <= length] for start, length in _rising_stretches(lr)])
+        cells = len(steps) * (len(edges) + len(in_k))
+        if cells > MAX_BIN_CELLS:  # about 100 bytes of temporaries per cell: refuse before allocating them
+            window = -(-cells // MAX_BIN_CELLS)
+            raise InputError(
+                f"{len(steps):,} loss records need {cells:,} quadrature cells, above the limit of {MAX_BIN_CELLS:,}; "
+                f"average blocks of {window} or more records (smooth) or use the momentum law",
+                "curves",
+            )
         cuts = np.concatenate([steps[:, None] - edges[None, :], np.broadcast_to(in_k, (len(steps), len(in_k)))], axis=1)
         cuts = np.sort(np.clip(cuts, -1, steps[:, None]), axis=1)
         lo, hi = cuts[:, :-1], cuts[:, 1:]

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from lrlab.errors import InputError
+from lrlab.errors import InputError, clip
 from lrlab.schedules import Schedule, Tabulated, load
-from lrlab.tables import csv_columns
+from lrlab.schedules.base import MAX_DENSE_STEPS, MAX_STEP
+from lrlab.tables import MAX_ROWS, csv_columns
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,8 @@ def validate_points(steps: np.ndarray, loss: np.ndarray, where: str) -> None:
 
 def schedule_lr(schedule: Schedule, last_step: int, where: str) -> np.ndarray:
     """LR of steps 0..last_step from a schedule; a bounded schedule must cover the curve's last step."""
+    if last_step >= MAX_DENSE_STEPS:
+        raise InputError(f"{where}: the curve runs to step {last_step}, past lrlab's limit of {MAX_DENSE_STEPS:,}")
     if schedule.total is not None and schedule.total <= last_step:
         raise InputError(
             f"{where}: the schedule {schedule} covers {schedule.total} steps but the curve runs to step {last_step}"
@@ -95,11 +98,13 @@ def read_records(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]
 
     ``lr`` is None when no record has an LR, and NaN in the records that lack one."""
     if not path.is_file():
-        raise InputError(f"{path}: no such file")
+        raise InputError(f"{path}: {'no such file' if not path.exists() else 'not a regular file'}")
     try:
         rows = _jsonl_rows(path) if path.suffix.lower() == ".jsonl" else _csv_rows(path)
     except UnicodeDecodeError:
-        raise InputError(f"{path}: not a text file (expected CSV or JSONL)") from None
+        raise InputError(f"{path}: not UTF-8 text (expected CSV or JSONL)") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
     if not rows:
         raise InputError(f"{path}: no loss records")
     steps = np.array([r[0] for r in rows], dtype=np.int64)
@@ -110,14 +115,22 @@ def read_records(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]
     return steps, loss, lr
 
 
+def _number(value) -> float:
+    """A JSON number or CSV text as a float; booleans (JSON true/false) are not numbers here."""
+    if isinstance(value, bool):
+        raise TypeError
+    return float(value)
+
+
 def _record(where: str, step, loss, lr) -> tuple[int, float, float | None]:
     try:
-        s = float(step)
-        if not math.isfinite(s) or s != int(s):
+        s = _number(step)
+        if not math.isfinite(s) or s != int(s) or abs(s) >= MAX_STEP:
             raise ValueError
-        return int(s), float(loss), None if lr is None or lr == "" else float(lr)
-    except (TypeError, ValueError):
-        raise InputError(f"{where}: expected an integer step and numbers, got step={step!r} loss={loss!r}") from None
+        return int(s), _number(loss), None if lr is None or lr == "" else _number(lr)
+    except (TypeError, ValueError, OverflowError):
+        got = f"step={clip(repr(step), 30)} loss={clip(repr(loss), 30)}"
+        raise InputError(f"{where}: expected an integer step and numbers, got {got}") from None
 
 
 def _csv_rows(path: Path) -> list[tuple[int, float, float | None]]:
@@ -129,14 +142,18 @@ def _csv_rows(path: Path) -> list[tuple[int, float, float | None]]:
 
 def _jsonl_rows(path: Path) -> list[tuple[int, float, float | None]]:
     out = []
-    with open(path) as fh:
+    with open(path, encoding="utf-8") as fh:
         for line, text in enumerate(fh, start=1):
             if not text.strip():
                 continue
+            if len(out) >= MAX_ROWS:
+                raise InputError(f"{path}: more than {MAX_ROWS:,} records (lrlab's limit for one curve)")
             try:
                 obj = json.loads(text)
             except json.JSONDecodeError as exc:
                 raise InputError(f"{path}:{line}: not JSON ({exc.msg})") from None
+            except RecursionError:
+                raise InputError(f"{path}:{line}: JSON nested too deeply") from None
             if not isinstance(obj, dict) or "step" not in obj or "loss" not in obj:
                 raise InputError(f"{path}:{line}: expected an object with keys 'step' and 'loss'")
             out.append(_record(f"{path}:{line}", obj["step"], obj["loss"], obj.get("lr")))

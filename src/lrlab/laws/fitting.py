@@ -113,10 +113,21 @@ class Fit:
         return self.law.predict(self.theta, lr, steps, n_params)
 
     def band(self, lr: np.ndarray, steps: np.ndarray, n_params: float | None = None):
-        """(pred, lo, hi): the prediction and its approximate 95% band (see the module docstring)."""
+        """(pred, lo, hi): the prediction and its approximate 95% band (see the module docstring).
+
+        A schedule for which the law predicts a loss that is not finite and positive lies outside what the fit
+        can describe (e.g. far larger LRs than it was fitted on): an :class:`InputError`, never such a number.
+        """
         lr = np.asarray(lr, dtype=np.float64)
         steps = np.asarray(steps, dtype=np.int64)
         pred = self.predict(lr, steps, n_params)
+        bad = np.flatnonzero(~np.isfinite(pred) | (pred <= 0))
+        if bad.size:
+            raise InputError(
+                f"the fitted {self.law.name} law predicts loss {pred[bad[0]]:.4g} at step {int(steps[bad[0]])} for this"
+                f" schedule: it is outside what the fit describes (fitted at peak LR {self.info.get('peak_lr', '?')})",
+                "schedule",
+            )
         space = _Space(self.law)
         feats = self.law.prepare(lr, steps, n_params, False)
         z = space.to_z(self.theta)
@@ -155,11 +166,18 @@ def fit(
         raise InputError("fit needs at least one curve")
     method = law.fit_method if method is None else method
     if method not in ("lbfgs", "adam"):
-        raise InputError(f"unknown fit method {method!r}; choose lbfgs or adam")
+        raise InputError(f"unknown fit method {method!r}; choose lbfgs or adam", "method")
     if method == "adam" and not law.adam_rates:
-        raise InputError(f"law {law.name!r} has no adam fit (it has no start for it); use lbfgs")
+        raise InputError(f"law {law.name!r} has no adam fit (it has no start for it); use lbfgs", "method")
     if start is not None:
         _check_start(law, start)
+    records = sum(len(c.steps) for c in curves)
+    if records <= len(law.names):
+        raise InputError(
+            f"{law.name} has {len(law.names)} parameters; fitting it needs more than {len(law.names)} loss records, "
+            f"got {records}",
+            "curves",
+        )
     t0 = time.perf_counter()
     fast = [law.prepare(c.lr, c.steps, c.n_params, False) for c in curves]
     y = np.concatenate([c.loss for c in curves])

@@ -18,13 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
-from lrlab.errors import InputError
+from lrlab.errors import InputError, clip
+from lrlab.files import write_text
 from lrlab.laws.fitting import Fit
 from lrlab.laws.registry import make_law
 
 FORMAT = "lrlab.law-fit"
 VERSION = 3  # 2: mpl laws save their "warmup" option (version 1 fits predated it); 3: mpl-qexp saves "gamma"
 READABLE = (2, 3)
+MAX_FIT_BYTES = 64 << 20  # a fit of many curves is a few kB; refuse to parse a huge file
 
 
 def fit_to_dict(f: Fit) -> dict:
@@ -44,47 +46,91 @@ def fit_to_dict(f: Fit) -> dict:
 
 
 def save_fit(f: Fit, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(fit_to_dict(f), indent=2) + "\n")
+    """Write ``f`` as JSON to ``path`` atomically (the file is replaced whole, or not at all)."""
+    write_text(path, json.dumps(fit_to_dict(f), indent=2, allow_nan=False, default=_plain) + "\n")
+
+
+def _plain(value):
+    """numpy scalars in ``info`` as plain numbers."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot save {type(value).__name__} in a fit file")
 
 
 def fit_from_dict(d: dict, where: str = "fit") -> Fit:
+    """Rebuild a :class:`Fit`, checking every field a prediction uses: a malformed or tampered file is an
+    :class:`InputError`, never a wrong prediction."""
     if not isinstance(d, dict) or d.get("format") != FORMAT:
         raise InputError(f'{where}: not an lrlab law fit (expected "format": "{FORMAT}")')
     if d.get("version") not in READABLE:
-        raise InputError(f"{where}: unsupported version {d.get('version')!r}; this lrlab reads versions 2 and 3")
+        raise InputError(f"{where}: unsupported version {clip(repr(d.get('version')))}; this lrlab reads versions 2 and 3")
     try:
-        options = dict(d.get("options", {}))
+        options = _table(d.get("options", {}), "options")
         if d["version"] == 2 and d["law"] == "mpl-qexp":
             options.setdefault("gamma", None)  # version 2's mpl-qexp always fitted its kernel's gamma
         law = make_law(str(d["law"]), **options)
-        params = {n: float(d["params"][n]) for n in law.names}
+        params = {n: _finite(d["params"][n], f"params.{n}") for n in law.names}
         cov = np.asarray(d["cov"], dtype=np.float64)
-        resid = float(d["resid_std"])
-        delta = float(d["huber_delta"])
+        resid = _finite(d["resid_std"], "resid_std")
+        delta = _finite(d["huber_delta"], "huber_delta")
+        objective = d.get("objective")
+        objective = float("nan") if objective is None else _finite(objective, "objective")
     except KeyError as exc:
-        raise InputError(f"{where}: missing key {exc.args[0]!r}") from None
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"{where}: malformed value ({exc})") from None
-    if cov.shape != (len(law.names), len(law.names)) or not all(math.isfinite(v) for v in params.values()):
-        raise InputError(f"{where}: params/cov do not match law {law.name!r} ({len(law.names)} parameters)")
-    return Fit(
-        law,
-        params,
-        cov,
-        resid,
-        delta,
-        dict(d.get("curves", {})),
-        float(d.get("objective", "nan")),
-        info=dict(d.get("info", {})),
-    )
+        raise InputError(f"{where}: missing key {clip(exc.args[0])!r}") from None
+    except InputError as exc:
+        raise InputError(f"{where}: {exc}") from None
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InputError(f"{where}: malformed value ({clip(exc, 120)})") from None
+    if cov.shape != (len(law.names), len(law.names)) or not np.all(np.isfinite(cov)):
+        raise InputError(f"{where}: cov must be a finite {len(law.names)}x{len(law.names)} matrix for {law.name!r}")
+    for p in law.params:
+        if not p.lo <= params[p.name] <= p.hi:
+            raise InputError(f"{where}: params.{p.name} = {params[p.name]!r} is outside the law's [{p.lo:g}, {p.hi:g}]")
+    if resid < 0 or not delta > 0:
+        raise InputError(f"{where}: resid_std must be >= 0 and huber_delta > 0")
+    info = _table(d.get("info", {}), "info", where)
+    warmup = info.get("warmup", 0)
+    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+        raise InputError(f"{where}: info.warmup must be a whole number of steps >= 0, got {clip(warmup)!r}")
+    curves = _table(d.get("curves", {}), "curves", where)
+    for name, metrics in curves.items():
+        if not isinstance(metrics, dict) or not all(_is_number(v) for v in metrics.values()):
+            raise InputError(f"{where}: curves.{clip(name)} must map metric names to numbers")
+    return Fit(law, params, cov, resid, delta, curves, objective, info=info)
+
+
+def _table(value, key: str, where: str | None = None) -> dict:
+    if not isinstance(value, dict):
+        prefix = f"{where}: " if where else ""
+        raise InputError(f"{prefix}{key} must be a JSON object, got {type(value).__name__}")
+    return dict(value)
+
+
+def _is_number(value) -> bool:
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+
+
+def _finite(value, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InputError(f"{key} must be a finite number, got {clip(repr(value))}")
+    return float(value)
 
 
 def load_fit(path: str | Path) -> Fit:
+    """Read a fit saved by :func:`save_fit` (plain JSON: nothing is unpickled or evaluated)."""
     path = Path(path)
+    if not path.is_file():
+        raise InputError(f"cannot read fit file {path}: {'no such file' if not path.exists() else 'not a file'}")
+    if path.stat().st_size > MAX_FIT_BYTES:
+        raise InputError(f"{path}: {path.stat().st_size:,} bytes is too large for a fit file")
     try:
-        d = json.loads(path.read_text())
+        d = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise InputError(f"cannot read fit file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 text (expected an lrlab fit, JSON)") from None
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}:{exc.lineno}: not JSON ({exc.msg})") from None
+    except RecursionError:
+        raise InputError(f"{path}: JSON nested too deeply (not an lrlab fit)") from None
     return fit_from_dict(d, str(path))

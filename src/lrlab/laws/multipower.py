@@ -168,7 +168,7 @@ class QAreaExpLaw(MultiPowerLaw):
 
     def __init__(self, warmup: str = "count", gamma: float | None = 0.0):
         super().__init__(warmup)
-        if gamma is not None and not 0.0 <= gamma <= 1.5:
+        if gamma is not None and not (isinstance(gamma, int | float) and 0.0 <= gamma <= 1.5):
             raise InputError(f"mpl-qexp: gamma must be in [0, 1.5] or None (fitted), got {gamma!r}")
         self.gamma = gamma
 

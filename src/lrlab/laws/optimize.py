@@ -14,18 +14,21 @@ The baseline every result is compared with is cosine to 10% of the peak (``BASEL
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize, minimize_scalar
 
-from lrlab.errors import InputError
+from lrlab.errors import InputError, clip
 from lrlab.laws.fitting import Fit
 from lrlab.schedules import WSD, Cosine, Schedule, Tabulated
+from lrlab.schedules.base import check_dense_steps
 
 BASELINE_FINAL_RATIO = 0.1
 WSD_SHAPES = ("linear", "cosine", "1-sqrt", "exp")
 FREE_KNOTS = 24
+FAMILIES = ("wsd", "cosine", "free")
 
 
 @dataclass
@@ -58,7 +61,8 @@ class Choice:
 
 
 class _Target:
-    """Predicted final loss of a schedule (array or object) under a fit."""
+    """Predicted final loss of a schedule (array or object) under a fit; ``inf`` where the law gives no valid
+    loss (not finite, or <= 0), so that a search never prefers a schedule the law cannot describe."""
 
     def __init__(self, fit: Fit, total: int, n_params: float | None):
         self.fit, self.total, self.n_params = fit, total, n_params
@@ -66,16 +70,29 @@ class _Target:
 
     def __call__(self, lr: np.ndarray | Schedule) -> float:
         values = lr.values(self.total) if isinstance(lr, Schedule) else lr
-        return float(self.fit.predict(values, self.last, self.n_params)[0])
+        loss = float(self.fit.predict(values, self.last, self.n_params)[0])
+        return loss if math.isfinite(loss) and loss > 0 else math.inf
+
+
+def _valid(loss: float, what: str, peak: float, fit: Fit) -> float:
+    """``loss`` if the law predicted a valid one for ``what``, else an InputError about the peak LR."""
+    if math.isinf(loss):
+        fitted = fit.info.get("peak_lr")
+        at = f" (the fit's curves peaked at {fitted:.3g})" if isinstance(fitted, int | float) else ""
+        raise InputError(f"the fitted law predicts no valid final loss for {what} at peak LR {peak:.3g}{at}", "peak")
+    return loss
 
 
 def _check(total: int, peak: float, warmup: int, final: float) -> None:
-    if not peak > 0:
-        raise InputError(f"--peak-lr must be > 0, got {peak}")
-    if warmup < 0 or total <= warmup + 2:
-        raise InputError(f"--steps {total} must exceed the warmup ({warmup}) by more than 2 steps")
+    if not (math.isfinite(peak) and peak > 0):
+        raise InputError(f"must be finite and > 0, got {peak}", "peak")
+    if warmup < 0:
+        raise InputError(f"must be >= 0, got {warmup}", "warmup")
+    if total <= warmup + 2:
+        raise InputError(f"{total} must exceed the warmup ({warmup}) by more than 2 steps", "total")
+    check_dense_steps(total, "total")
     if not 0 <= final < peak:
-        raise InputError(f"final LR {final} must lie in [0, peak={peak})")
+        raise InputError(f"final LR {final} must lie in [0, peak={peak})", "final")
 
 
 def _best_scalar(f, lo: float, hi: float, n: int = 60) -> tuple[float, float]:
@@ -116,7 +133,8 @@ def optimize_wsd(fit: Fit, total: int, peak: float, warmup: int, final: float = 
         "shapes": {s: {"schedule": str(v[0]), "final_loss": v[1]} for s, v in per_shape.items()},
     }
     base = baseline(total, peak, warmup)
-    return Choice("wsd", best, loss, base, target(base), detail)
+    loss = _valid(loss, "any WSD schedule", peak, fit)
+    return Choice("wsd", best, loss, base, _valid(target(base), "the cosine baseline", peak, fit), detail)
 
 
 def optimize_cosine(fit: Fit, total: int, peak: float, warmup: int, n_params=None) -> Choice:
@@ -129,7 +147,9 @@ def optimize_cosine(fit: Fit, total: int, peak: float, warmup: int, n_params=Non
 
     r, loss = _best_scalar(lambda r: target(sched(r)), 0.0, 1.0)
     base = baseline(total, peak, warmup)
-    return Choice("cosine", sched(r), loss, base, target(base), {"final_ratio": r})
+    loss = _valid(loss, "any cosine schedule", peak, fit)
+    base_loss = _valid(target(base), "the cosine baseline", peak, fit)
+    return Choice("cosine", sched(r), loss, base, base_loss, {"final_ratio": r})
 
 
 def knot_steps(total: int, warmup: int, knots: int = FREE_KNOTS) -> np.ndarray:
@@ -178,14 +198,16 @@ def optimize_free(fit: Fit, total: int, peak: float, warmup: int, n_params=None)
     base = baseline(total, peak, warmup)
     knots = knot_steps(total, warmup)
     detail = {"knots": [round(float(k)) for k in knots], "knot_lr": np.interp(knots, np.arange(total), lr).tolist()}
-    return Choice("free", Tabulated(lr), float(best.fun), base, target(base), detail)
+    loss = _valid(float(best.fun), "any free-form schedule", peak, fit)
+    return Choice("free", Tabulated(lr), loss, base, _valid(target(base), "the cosine baseline", peak, fit), detail)
 
 
 def optimize(fit: Fit, family: str, total: int, peak: float, warmup: int, n_params=None) -> Choice:
+    """The best schedule of ``family`` (one of :data:`FAMILIES`) for ``total`` steps at ``peak`` LR."""
     if family == "wsd":
         return optimize_wsd(fit, total, peak, warmup, 0.0, n_params)
     if family == "cosine":
         return optimize_cosine(fit, total, peak, warmup, n_params)
     if family == "free":
         return optimize_free(fit, total, peak, warmup, n_params)
-    raise InputError(f"--family must be wsd, cosine or free, got {family!r}")
+    raise InputError(f"must be one of {', '.join(FAMILIES)}, got {clip(family)!r}", "family")

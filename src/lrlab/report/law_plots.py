@@ -1,4 +1,4 @@
-"""Matplotlib figures (Agg backend, files only): loss curves over the LR schedule that produced them.
+"""Loss curves over the LR schedule that produced them (matplotlib's Figure API: no pyplot, no backend change).
 
 Stacked panels share the step axis: the loss (observed points, the law's curve and its band), the relative
 residual (pred - y) / y in percent (only when there are observations), and the LR schedule.
@@ -9,11 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
+
+from lrlab.report.figures import save_figure
 
 
 @dataclass
@@ -31,11 +30,12 @@ class Series:
     obs_pred: np.ndarray | None = None  # the law at obs_steps, for residuals
 
 
-def plot_series(series: list[Series], path: str | Path, title: str) -> None:
-    """Write the figure for ``series`` to ``path`` (format from the suffix, e.g. .png)."""
+def plot_series(series: list[Series], path: str | Path, title: str) -> Path:
+    """Write the figure for ``series`` to ``path`` (format from the suffix: .png, .svg or .pdf)."""
     observed = any(s.obs_pred is not None for s in series)
     ratios = [3, 1.2, 1.2] if observed else [3, 1.2]
-    fig, axes = plt.subplots(len(ratios), 1, figsize=(9, 9), sharex=True, gridspec_kw={"height_ratios": ratios})
+    fig = Figure(figsize=(9, 9), layout="constrained")
+    axes = fig.subplots(len(ratios), 1, sharex=True, gridspec_kw={"height_ratios": ratios})
     ax_loss, ax_lr = axes[0], axes[-1]
     ax_res = axes[1] if observed else None
     for i, s in enumerate(series):
@@ -62,6 +62,4 @@ def plot_series(series: list[Series], path: str | Path, title: str) -> None:
     ax_lr.set_xlabel("optimizer step")
     for ax in axes:
         ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return save_figure(fig, path)
