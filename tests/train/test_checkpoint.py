@@ -10,7 +10,12 @@ from lrlab.train.checkpoint import list_checkpoints, load_checkpoint, save_check
 
 
 def _state(step: int) -> dict:
-    return {"step": step, "model": {"w": torch.full((3,), float(step))}, "optimizer": {"state": {}}}
+    return {
+        "step": step,
+        "model": {"w": torch.full((3,), float(step))},
+        "optimizer": {"state": {}},
+        "scheduler": {"last_epoch": step},
+    }
 
 
 def test_save_load_round_trip_and_keep_last(tmp_path):
@@ -37,9 +42,24 @@ class _Payload:
 
 
 def test_pickled_objects_are_refused_and_foreign_dicts_rejected(tmp_path):
-    torch.save({"step": 1, "model": _Payload(), "optimizer": {}}, tmp_path / "evil.pt")
-    with pytest.raises(InputError, match="corrupted or not an lrlab checkpoint"):
+    torch.save({**_state(1), "model": _Payload()}, tmp_path / "evil.pt")
+    with pytest.raises(InputError, match="holds Python objects other than tensors") as caught:
         load_checkpoint(tmp_path / "evil.pt")
+    assert "weights_only" not in str(caught.value)  # never torch's advice to load a stranger's file unsafely
     torch.save({"weights": torch.zeros(2)}, tmp_path / "foreign.pt")
     with pytest.raises(InputError, match="missing step/model/optimizer"):
         load_checkpoint(tmp_path / "foreign.pt")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"step": -5}, "step must be a whole number >= 0"),
+        ({"step": 2.5}, "step must be a whole number >= 0"),
+        ({"initial_loss": float("nan")}, "initial_loss must be a positive number"),
+    ],
+)
+def test_checkpoint_values_are_checked(tmp_path, change, message):
+    torch.save({**_state(3), **change}, tmp_path / "ckpt-00000003.pt")
+    with pytest.raises(InputError, match=message):
+        load_checkpoint(tmp_path / "ckpt-00000003.pt")

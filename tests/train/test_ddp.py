@@ -1,4 +1,4 @@
-"""DDP: ``torchrun --nproc_per_node=2 -m lrlab.train`` on CPU/gloo matches one process with the same batch."""
+"""DDP: ``torchrun --nproc_per_node=2 -m lrlab train`` on CPU/gloo matches one process with the same batch."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from lrlab.train import load_config, train
 def run_two_processes(config, out, *args: str) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    cmd += ["-m", "lrlab.train", str(config), "--out", str(out), "--no-progress", *args]
+    cmd += ["-m", "lrlab", "train", str(config), "--out", str(out), "--no-progress", *args]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
 

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from lrlab.cli.common import console, print_json
+from lrlab.cli.common import console, flags, print_json, say
+from lrlab.files import PLOT_FORMATS, check_output
 
 
 def find_lr_command(
@@ -43,9 +44,12 @@ def find_lr_command(
     from lrlab.train import load_config
     from lrlab.train.lr_search import find_lr
 
-    flags = {"model.preset": preset, "optimizer": optimizer}
-    cfg = load_config(config, set_ or (), {k: v for k, v in flags.items() if v is not None})
-    search = find_lr(cfg, method, lr_min, lr_max, steps, k, progress=not json)
+    if plot is not None:
+        plot = check_output(plot, "--plot", PLOT_FORMATS)
+    given = {"model.preset": preset, "optimizer": optimizer}
+    cfg = load_config(config, set_ or (), {k: v for k, v in given.items() if v is not None})
+    with flags(method="--method", lr_min="--lr-min", lr_max="--lr-max", steps="--steps", k="--k"):
+        search = find_lr(cfg, method, lr_min, lr_max, steps, k, progress=not json)
     if plot is not None:
         from lrlab.report.lr_search_plots import plot_catapult, plot_range_test
 
@@ -63,9 +67,9 @@ def find_lr_command(
         console.print(f"catapult: eta_c = {data['eta_c']:.4g} after {len(data['trials'])} trials")
         console.print(f"  largest stable LR {data['stable_lr']:.4g}, smallest catapulting LR {data['catapult_lr']:.4g}")
         if data["schedule"]:
-            console.print(f"  schedule warmed up from eta_c: {data['schedule']}", highlight=False, soft_wrap=True)
+            say(f"  schedule warmed up from eta_c: {data['schedule']}")
     if plot is not None:
-        console.print(f"plot written to {plot}")
+        say(f"plot written to {plot}")
 
 
 def register(app: typer.Typer) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from lrlab.cli.common import console, fail
+from lrlab.cli.common import fail, flags, say
 from lrlab.errors import InputError
 
 
@@ -30,6 +30,9 @@ def train_command(
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Run folder: metrics.jsonl, run.json, checkpoints/.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out from its newest checkpoint.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace an earlier run in --out (by default such a folder is refused).")
+    ] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Train a small GPT; a diverged run is a result (exit 0, status diverged in run.json).
@@ -44,12 +47,12 @@ def train_command(
 
       lrlab train examples/tiny.toml --steps 600 --out runs/tiny --resume
 
-      torchrun --nproc_per_node=2 -m lrlab.train examples/tiny.toml --out runs/ddp
+      torchrun --nproc_per_node=2 -m lrlab train examples/tiny.toml --out runs/ddp
     """
     from lrlab.train import ddp, load_config
     from lrlab.train.loop import train
 
-    flags = {
+    given = {
         "model.preset": preset,
         "steps": steps,
         "optimizer": optimizer,
@@ -60,19 +63,23 @@ def train_command(
         "probe_every": probe_every,
     }
     try:
-        cfg = load_config(config, set_ or (), {k: v for k, v in flags.items() if v is not None})
-        result = train(cfg, out_dir=out, resume=resume, progress=progress)
+        cfg = load_config(config, set_ or (), {k: v for k, v in given.items() if v is not None})
+        with flags(out_dir="--out", resume="--resume", overwrite="--overwrite"):
+            result = train(cfg, out_dir=out, resume=resume, progress=progress, overwrite=overwrite)
     except InputError as exc:
         fail(str(exc))
+    except Exception as exc:  # a run that started and then failed: its status and traceback are in run.json
+        where = f"; status 'failed' and the traceback are in {out / 'run.json'}" if out is not None else ""
+        fail(f"training failed: {type(exc).__name__}: {str(exc).strip()[:300]}{where}")
     ddp.teardown()  # only after success: after an error the other processes may never reach its barrier
     if os.environ.get("RANK", "0") != "0":  # under torchrun, one summary from rank 0
         return
     losses = f"train loss {result.final_train_loss}, val loss {result.final_val_loss}"
-    console.print(f"{result.status}: {result.steps_done} steps, {losses}" + (f", records in {out}" if out else ""))
+    say(f"{result.status}: {result.steps_done} steps, {losses}" + (f", records in {out}" if out else ""))
     if result.status == "diverged":
-        console.print(f"diverged at step {result.diverged_at}: a result, recorded as status 'diverged'")
+        say(f"diverged at step {result.diverged_at}: a result, recorded as status 'diverged'")
     if result.status == "interrupted":
-        console.print(f"interrupted: checkpoint saved; continue with --resume --out {out}" if out else "interrupted")
+        say(f"interrupted: checkpoint saved; continue with --resume --out {out}" if out else "interrupted")
         raise typer.Exit(code=130)
 
 

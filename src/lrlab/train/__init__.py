@@ -4,7 +4,7 @@
     result = train(load_config("examples/tiny.toml", ["steps=100"]), out_dir="runs/tiny")
     result.status, result.steps_done  # "done", 100
 
-``python -m lrlab.train CONFIG.toml`` (also under ``torchrun``) and ``lrlab train`` run the same thing; see
+``python -m lrlab train CONFIG.toml`` (also under ``torchrun``) and ``lrlab train`` run the same thing; see
 docs/train.md.
 """
 

@@ -10,6 +10,7 @@ value of the wrong type is an :class:`~lrlab.errors.InputError` naming the key a
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import types
 import typing
@@ -17,8 +18,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lrlab.errors import InputError
+from lrlab.errors import InputError, clip
+from lrlab.schedules.base import MAX_DENSE_STEPS
+from lrlab.train.budget import MAX_SEQ_LEN
 from lrlab.train.model import PRESETS, GPTConfig, preset_config
+
+#: Upper bounds of the sizes a config may ask for (each must also be >= 1). Larger values are typos or runs this
+#: trainer is not built for; they are refused before anything is allocated.
+LIMITS: dict[str, int] = {
+    "batch_size": 1 << 20,
+    "seq_len": MAX_SEQ_LEN,
+    "grad_accum": 1 << 20,
+    "eval_batches": 10_000,
+    "steps": MAX_DENSE_STEPS,  # the laws evaluate a run's schedule step by step
+    "tokens": MAX_DENSE_STEPS * (1 << 30),
+    "model.n_layer": 1024,
+    "model.n_head": 1024,
+    "model.n_embd": 65_536,
+    "model.vocab_size": 1 << 20,
+}
+
+
+MAX_CONFIG_BYTES = 1 << 20
 
 
 @dataclass
@@ -64,6 +85,7 @@ class TrainConfig:
     probe_every: int = 10  # probe cadence in optimizer steps
     device: str = "auto"  # "auto" (cuda when available), "cpu", "cuda", "cuda:1", ...
     precision: str = "fp32"  # "fp32" or "bf16" (autocast; for GPUs)
+    threads: int = 0  # CPU threads for torch (torch.set_num_threads); 0 keeps torch's default
 
     @property
     def tokens_per_step(self) -> int:
@@ -78,7 +100,7 @@ class TrainConfig:
         try:
             return preset_config(
                 m.preset,
-                vocab_size=m.vocab_size or data_vocab,
+                vocab_size=data_vocab if m.vocab_size is None else m.vocab_size,
                 block_size=self.seq_len,
                 bias=m.bias,
                 qk_norm=m.qk_norm,
@@ -88,25 +110,29 @@ class TrainConfig:
             raise InputError(f"config [model]: {exc}") from None
 
     def total_steps(self, schedule_total: int | None) -> int:
-        """Steps to run: ``steps``, else from the token budget, else the schedule's own total."""
+        """Steps to run: ``steps``, else from the token budget, else the schedule's own total (at most
+        ``LIMITS["steps"]``)."""
         if self.steps is not None:
             return self.steps
         if self.tokens is not None:
-            return -(-self.tokens // self.tokens_per_step)
-        if schedule_total is None:
+            steps = -(-self.tokens // self.tokens_per_step)
+        elif schedule_total is None:
             raise InputError("config: set steps or tokens (the schedule has no total)")
-        return schedule_total
+        else:
+            steps = schedule_total
+        if steps > LIMITS["steps"]:
+            raise InputError(f"config: the run would take {steps:,} steps, above lrlab's limit of {LIMITS['steps']:,}")
+        return steps
 
     def validate(self) -> None:
-        """Checks that need no data or torch: positive sizes, known names, consistent batch split."""
-        positive = ("batch_size", "seq_len", "grad_accum", "eval_every", "eval_batches", "keep_last", "probe_every")
-        for name in positive:
+        """Checks that need no data or torch: sizes within lrlab's limits, known names, consistent batch split."""
+        for name, high in LIMITS.items():
+            value = getattr(self.model, name[6:]) if name.startswith("model.") else getattr(self, name)
+            if value is not None and not 1 <= value <= high:
+                raise InputError(f"config: {name} must lie in [1, {high:,}], got {value:,}")
+        for name in ("eval_every", "keep_last", "probe_every"):
             if getattr(self, name) < 1:
                 raise InputError(f"config: {name} must be >= 1, got {getattr(self, name)}")
-        optional = {"steps": self, "tokens": self, "n_layer": self.model, "n_head": self.model, "n_embd": self.model}
-        for name, owner in optional.items():
-            if getattr(owner, name) is not None and getattr(owner, name) < 1:
-                raise InputError(f"config: {name} must be >= 1, got {getattr(owner, name)}")
         if self.batch_size % self.grad_accum:
             raise InputError(f"config: batch_size={self.batch_size} is not divisible by grad_accum={self.grad_accum}")
         if not 0 <= self.val_fraction < 1:
@@ -115,6 +141,8 @@ class TrainConfig:
             raise InputError(f"config: divergence_factor must be > 1, got {self.divergence_factor}")
         if self.grad_clip < 0 or self.weight_decay < 0 or self.ckpt_every < 0:
             raise InputError("config: grad_clip, weight_decay and ckpt_every must be >= 0")
+        if self.threads < 0:
+            raise InputError(f"config: threads must be >= 0 (0: torch's default), got {self.threads}")
         if self.model.preset not in PRESETS:
             raise InputError(f"config: unknown model.preset {self.model.preset!r} (known: {', '.join(PRESETS)})")
         if self.seed < 0:
@@ -140,6 +168,8 @@ def _coerce(value: Any, tp: Any, key: str, where: str) -> Any:
         if opt is type(None) and (value is None or value == "none"):  # TOML has no null: "none" unsets
             return None
         if origin is float and isinstance(value, int | float) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise InputError(f"config {where}: key {key!r} must be a finite number, got {value!r}")
             return float(value)
         if origin is int and isinstance(value, int) and not isinstance(value, bool):
             return value
@@ -180,12 +210,34 @@ def parse_override(text: str) -> tuple[str, Any]:
     """``"model.n_layer=4"`` -> ``("model.n_layer", 4)``; a value that is not TOML stays a string."""
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
-        raise InputError(f"--set expects key=value, got {text!r}")
+        raise InputError(f"config override {clip(text)!r}: expected key=value")
     try:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw.strip()
+    except RecursionError:
+        raise InputError(f"config override {clip(text)!r}: value nested too deeply") from None
     return key.strip(), value
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """A TOML config file as a table; anything else (missing, a folder, binary, UTF-16, too large, invalid) is a
+    one-line :class:`InputError`."""
+    try:
+        if not path.is_file():
+            raise InputError(f"config {path}: {'no such file' if not path.exists() else 'not a regular file'}")
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise InputError(f"config {path}: {path.stat().st_size:,} bytes is too large for a config file")
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except OSError as exc:
+        raise InputError(f"config {path}: cannot read ({exc.strerror or type(exc).__name__})") from None
+    except UnicodeDecodeError:
+        raise InputError(f"config {path}: not UTF-8 text (expected TOML)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"config {path}: invalid TOML: {clip(exc, 160)}") from None
+    except RecursionError:
+        raise InputError(f"config {path}: invalid TOML: nested too deeply") from None
 
 
 def load_config(
@@ -197,22 +249,16 @@ def load_config(
     CLI options such as ``--steps``), then each ``key=value`` override in order."""
     cfg = TrainConfig()
     if path is not None:
-        try:
-            with open(path, "rb") as f:
-                table = tomllib.load(f)
-        except OSError as exc:
-            raise InputError(f"config {path}: cannot read ({exc.strerror})") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise InputError(f"config {path}: invalid TOML: {exc}") from None
+        table = _read_toml(Path(path))
         for key, value in table.items():
             if key == "optimizer_options" and isinstance(value, dict):
                 cfg.optimizer_options.update(value)
             else:
                 _set(cfg, key, value, str(path))
     for key, value in (flags or {}).items():
-        _set(cfg, key, value, f"--{key.rpartition('.')[2].replace('_', '-')}")
+        _set(cfg, key, value, f"option {key}")
     for text in overrides:
         key, value = parse_override(text)
-        _set(cfg, key, value, f"--set {text}")
+        _set(cfg, key, value, f"override {clip(text)!r}")
     cfg.validate()
     return cfg

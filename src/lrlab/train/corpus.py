@@ -26,11 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
-from lrlab.errors import InputError
+from lrlab.errors import InputError, clip
+from lrlab.files import atomic_write, make_dirs
 
 DOC_SEPARATOR = b"\n\n"
 BIN_VOCAB = 50304  # GPT-2's 50257 tokens padded to a multiple of 64: nanoGPT's default for .bin files
 _CACHE_FORMAT = "lrlab-bytes-v1"
+MAX_TEXT_BYTES = 1 << 30  # byte corpora are held in memory while they are split and cached
 
 
 @dataclass(frozen=True)
@@ -72,17 +74,23 @@ def folder_files(root: Path) -> list[tuple[str, Path]]:
     return sorted(files)
 
 
-def _write_atomic(path: Path, data: np.ndarray) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
+def _write_tokens(path: Path, data: np.ndarray) -> None:
+    with atomic_write(path, "wb") as f:
         f.write(data.tobytes())
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _bytes_to_tokens(chunks: list[bytes]) -> np.ndarray:
     return np.frombuffer(b"".join(chunks), dtype=np.uint8).astype(np.uint16)
+
+
+def _check_text_size(files: list[tuple[str, Path]], source: str) -> None:
+    """Byte corpora are read into memory (2 bytes a token): refuse more than MAX_TEXT_BYTES before reading."""
+    total = sum(path.stat().st_size for _rel, path in files)
+    if total > MAX_TEXT_BYTES:
+        raise InputError(
+            f"data {clip(source)!r}: {total / 2**30:.1f} GiB of text is above lrlab's limit of "
+            f"{MAX_TEXT_BYTES / 2**30:.0f} GiB for byte corpora; tokenize it into a uint16 .bin file instead"
+        )
 
 
 def _cached_byte_corpus(name: str, files: list[tuple[str, Path]], val_fraction: float) -> tuple[Path, Path]:
@@ -95,16 +103,19 @@ def _cached_byte_corpus(name: str, files: list[tuple[str, Path]], val_fraction: 
     train_path, val_path = folder / "train.bin", folder / "val.bin"
     if train_path.exists() and val_path.exists():
         return train_path, val_path
+    _check_text_size(files, name)
     train_docs, val_docs = [], []
     for rel, path in files:
         (val_docs if is_validation(rel, val_fraction) else train_docs).append(path.read_bytes() + DOC_SEPARATOR)
-    folder.mkdir(parents=True, exist_ok=True)
-    _write_atomic(val_path, _bytes_to_tokens(val_docs))
-    _write_atomic(train_path, _bytes_to_tokens(train_docs))
+    make_dirs(folder, "LRLAB_CACHE")
+    _write_tokens(val_path, _bytes_to_tokens(val_docs))
+    _write_tokens(train_path, _bytes_to_tokens(train_docs))
     return train_path, val_path
 
 
 def _memmap(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise InputError(f"data {path}: not a regular file")
     if path.stat().st_size % 2:
         raise InputError(f"data {path}: size is odd, not a uint16 token file")
     if path.stat().st_size == 0:
@@ -119,12 +130,22 @@ def _tail_split(tokens: np.ndarray, val_fraction: float) -> tuple[np.ndarray, np
 
 def load_data(data: str, val_data: str = "", val_fraction: float = 0.05) -> TokenData:
     """Resolve a config's ``data`` / ``val_data`` into train and validation token arrays (see module doc)."""
+    try:
+        return _load(data, val_data, val_fraction)
+    except OSError as exc:  # a file vanishing or unreadable half-way, a cache folder that cannot be written
+        where = f" {exc.filename}" if exc.filename else ""
+        raise InputError(f"data {clip(data)!r}: cannot read{where} ({exc.strerror or type(exc).__name__})") from None
+
+
+def _load(data: str, val_data: str, val_fraction: float) -> TokenData:
     if data == "stdlib":
         train, val = _cached_byte_corpus("stdlib", stdlib_files(), val_fraction)
         return TokenData(_memmap(train), _memmap(val), 256, "stdlib")
     path = Path(data).expanduser()
     if not path.exists():
-        raise InputError(f"data {data!r}: no such file or folder (use 'stdlib' for the embedded corpus)")
+        raise InputError(f"data {clip(data)!r}: no such file or folder (use 'stdlib' for the embedded corpus)")
+    if not (path.is_file() or path.is_dir()):
+        raise InputError(f"data {clip(data)!r}: not a regular file or folder (a device or a pipe cannot be a corpus)")
     if path.suffix == ".bin":
         tokens = _memmap(path)
         if val_data:
@@ -137,8 +158,9 @@ def load_data(data: str, val_data: str = "", val_fraction: float = 0.05) -> Toke
     if path.is_dir():
         files = folder_files(path)
         if not files:
-            raise InputError(f"data {data!r}: the folder holds no files")
+            raise InputError(f"data {clip(data)!r}: the folder holds no files")
         train, val = _cached_byte_corpus(f"folder-{path.name}", files, val_fraction)
         return TokenData(_memmap(train), _memmap(val), 256, str(path))
+    _check_text_size([(path.name, path)], data)
     tokens = _bytes_to_tokens([path.read_bytes()])
     return TokenData(*_tail_split(tokens, val_fraction), 256, str(path))

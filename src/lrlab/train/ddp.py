@@ -1,6 +1,6 @@
 """Data parallelism through ``torchrun``: process-group setup and the few collectives the loop needs.
 
-``torchrun --nproc_per_node=N -m lrlab.train CONFIG.toml`` sets ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE``;
+``torchrun --nproc_per_node=N -m lrlab train CONFIG.toml`` sets ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE``;
 the backend is nccl on GPUs (one device per local rank) and gloo on CPU. Without those variables everything
 here is a no-op and the run is a single process.
 """
@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+
+from lrlab.errors import InputError, clip
 
 
 @dataclass(frozen=True)
@@ -27,11 +29,24 @@ class Dist:
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """``"auto"`` (this process's GPU when CUDA works, else the CPU), ``"cpu"``, ``"cuda"`` (this process's GPU),
+    ``"cuda:N"`` or ``"mps"``; a device this machine does not have is an :class:`InputError`."""
     if name == "auto":
         return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    if name == "cuda":
-        return torch.device(f"cuda:{local_rank}")
-    return torch.device(name)
+    try:
+        dev = torch.device(f"cuda:{local_rank}" if name == "cuda" else name)
+    except RuntimeError:
+        raise InputError(f"config: unknown device {clip(name)!r} (use auto, cpu, cuda, cuda:N or mps)") from None
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if dev.index is not None and dev.index >= count:
+            have = f"{count} CUDA device(s)" if count else "no CUDA device (or a CPU-only torch)"
+            raise InputError(f"config: device {name!r} asks for {dev}, but this machine has {have}")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError(f"config: device {name!r} is not available on this machine")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise InputError(f"config: device {name!r} is not supported (use auto, cpu, cuda, cuda:N or mps)")
+    return dev
 
 
 def setup(device: str) -> Dist:

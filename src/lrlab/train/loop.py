@@ -12,6 +12,12 @@ Stops: ``done`` after the last step; ``diverged`` when a step's loss is not fini
 ``failed`` on an error, which is re-raised after the status is recorded. A checkpoint is written every
 ``ckpt_every`` steps and at the end of every run that did not diverge, so a resumed run with a larger ``steps``
 continues it exactly.
+
+Nothing already recorded is lost: a fresh run refuses an output folder that holds an earlier run unless told to
+``overwrite`` it (or to ``resume`` it); every check of the config, data, model, optimizer and checkpoint runs
+before anything is written; and the records are opened only once the first step has run, so a config that
+cannot take a single step (an optimizer option torch rejects at step time) is an :class:`InputError` that leaves
+the folder as it was.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import math
 import platform
 import signal
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,11 +38,13 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from lrlab import __version__
-from lrlab.errors import InputError
+from lrlab.errors import InputError, clip
+from lrlab.files import check_output_dir
 from lrlab.schedules import load as load_schedule
 from lrlab.schedules.torch import ScheduleLR
 from lrlab.train import ddp
 from lrlab.train.batches import TRAIN, VAL, batch_starts, get_batch
+from lrlab.train.budget import check_fits
 from lrlab.train.callbacks import Hooks, StepContext, resolve_probes
 from lrlab.train.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
 from lrlab.train.config import TrainConfig
@@ -44,8 +53,9 @@ from lrlab.train.metrics import JsonlSink, MetricsSink, NullSink
 from lrlab.train.model import GPT
 from lrlab.train.progress import StepProgress
 
-# The config fields that decide which tokens each step (and each evaluation) sees: a resume must keep them.
-_DATA_STREAM = ("data", "val_data", "val_fraction", "batch_size", "seq_len", "seed")
+# The config fields a resume must keep: those that decide which tokens each step (and each evaluation) sees, and
+# the optimizer whose state the checkpoint holds.
+_RESUME_KEEPS = ("data", "val_data", "val_fraction", "batch_size", "seq_len", "seed", "optimizer")
 
 
 def _comparable(key: str, value: Any) -> Any:
@@ -73,33 +83,42 @@ def code_version() -> str:
     return h.hexdigest()[:12]
 
 
-def build_optimizer(cfg: TrainConfig, model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
-    """``cfg.optimizer`` over two groups: matrices with ``weight_decay`` (embeddings only when
-    ``decay_embeddings``), and biases, norm gains (and embeddings otherwise) without."""
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        is_embedding = name.startswith(("wte.", "wpe."))
-        (decay if p.ndim >= 2 and (cfg.decay_embeddings or not is_embedding) else no_decay).append(p)
-    groups = [
-        {"params": ps, "weight_decay": wd}
-        for ps, wd in ((decay, cfg.weight_decay), (no_decay, 0.0))
-        if ps  # torch rejects an empty group
-    ]
+#: ``torch.optim.AdamW`` keyword arguments a config may set; the rest (``capturable``, ``differentiable``) are for
+#: CUDA graphs and higher-order autograd, which this trainer does not use, and fail only at the first step.
+TORCH_ADAMW_OPTIONS = ("betas", "eps", "amsgrad", "maximize", "foreach", "fused")
+
+
+def build_optimizer(cfg: TrainConfig, model: GPT, lr: float) -> torch.optim.Optimizer:
+    """``cfg.optimizer`` over the model's own param groups (:meth:`GPT.optimizer_groups`)."""
+    groups = model.optimizer_groups(cfg.weight_decay, cfg.decay_embeddings)
     if cfg.optimizer == "torch-adamw":
         cls = torch.optim.AdamW
+        unknown = sorted(set(cfg.optimizer_options) - set(TORCH_ADAMW_OPTIONS))
+        if unknown:
+            raise InputError(
+                f"config optimizer_options for torch-adamw: {unknown[0]!r} is not supported here "
+                f"(supported: {', '.join(TORCH_ADAMW_OPTIONS)})"
+            )
     else:
         from lrlab.optim import OPTIMIZERS  # imported here: the trainer works without it for torch-adamw
 
         if cfg.optimizer not in OPTIMIZERS:
             known = ", ".join(["torch-adamw", *OPTIMIZERS])
-            raise InputError(f"config: unknown optimizer {cfg.optimizer!r} (known: {known})")
+            raise InputError(f"config: unknown optimizer {clip(cfg.optimizer)!r} (known: {known})")
         cls = OPTIMIZERS[cfg.optimizer]
     # TOML has no tuples; torch optimizers take betas as one
     options = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.optimizer_options.items()}
     try:
         return cls(groups, lr=lr, weight_decay=cfg.weight_decay, **options)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"config optimizer_options for {cfg.optimizer}: {exc}") from None
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise InputError(f"config optimizer_options for {cfg.optimizer}: {clip(exc, 160)}") from None
+
+
+def earlier_run(out_dir: Path) -> list[str]:
+    """The records of an earlier run in ``out_dir`` (metrics.jsonl, run.json, checkpoints), by name."""
+    found = [name for name in ("metrics.jsonl", "run.json") if (out_dir / name).exists()]
+    ckpts = list_checkpoints(out_dir / "checkpoints")
+    return found + ([f"{len(ckpts)} checkpoint(s)"] if ckpts else [])
 
 
 class _StopSignal:
@@ -144,9 +163,15 @@ class Trainer:
         callbacks: list[Any] | None = None,
         sink: MetricsSink | None = None,
         progress: bool = False,
+        overwrite: bool = False,
     ) -> None:
         cfg.validate()
         self.cfg = cfg
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.ckpt_dir = self.out_dir / "checkpoints" if self.out_dir is not None else None
+        self._check_out_dir(resume, overwrite)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
         self.dist = ddp.setup(cfg.device)
         d = self.dist
         if cfg.batch_size % (d.world_size * cfg.grad_accum):
@@ -154,17 +179,22 @@ class Trainer:
                 f"config: batch_size={cfg.batch_size} is not divisible by processes x grad_accum "
                 f"= {d.world_size} x {cfg.grad_accum}"
             )
-        self.out_dir = Path(out_dir) if out_dir is not None else None
-        self.ckpt_dir = self.out_dir / "checkpoints" if self.out_dir is not None else None
-        self.data: TokenData = load_data(cfg.data, cfg.val_data, cfg.val_fraction)
         try:
             self.schedule = load_schedule(cfg.schedule)
         except InputError as exc:
-            raise InputError(f"config schedule {cfg.schedule!r}: {exc}") from None
+            raise InputError(f"config schedule {clip(cfg.schedule)!r}: {exc}") from None
         self.total_steps = cfg.total_steps(self.schedule.total)
+        if self.schedule.total is not None and self.schedule.total < self.total_steps:
+            # a bounded schedule holds its final LR past its total; tabulated ones have no LR there at all
+            self.schedule(self.total_steps - 1)
+        self.data: TokenData = load_data(cfg.data, cfg.val_data, cfg.val_fraction)
+        gpt = cfg.gpt_config(self.data.vocab_size)
+        self._check_vocab(gpt.vocab_size)
+        self.rows_per_micro = cfg.batch_size // (d.world_size * cfg.grad_accum)
+        check_fits(gpt, self.rows_per_micro, d.device)
 
         torch.manual_seed(cfg.seed)  # same initial weights on every process
-        self.model = GPT(cfg.gpt_config(self.data.vocab_size)).to(d.device)
+        self.model = GPT(gpt).to(d.device)
         self.optimizer = build_optimizer(cfg, self.model, lr=self.schedule(0))
         self.scheduler = ScheduleLR(self.optimizer, self.schedule, mode="absolute")
         self.start_step, self.initial_loss = 0, None
@@ -177,41 +207,68 @@ class Trainer:
         self.sink = sink if d.is_main else NullSink()
         self.progress = progress and d.is_main
         self.autocast = torch.autocast(d.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
-        self.rows_per_micro = cfg.batch_size // (d.world_size * cfg.grad_accum)
+        self._fresh = not resume  # a fresh run clears the folder's old checkpoints once it really starts
+
+    # --- checks before anything is written ---------------------------------------------------------------------
+
+    def _check_out_dir(self, resume: bool, overwrite: bool) -> None:
+        if self.out_dir is None:
+            if resume:
+                raise InputError("needs the folder of the run to continue (out_dir)", "resume")
+            return
+        check_output_dir(self.out_dir, "out_dir")
+        if resume and overwrite:
+            raise InputError("resume continues the run in the folder, overwrite replaces it: choose one", "overwrite")
+        found = earlier_run(self.out_dir)
+        if found and not (resume or overwrite):
+            raise InputError(
+                f"{self.out_dir} already holds a run ({', '.join(found)}); resume it, overwrite it, or choose "
+                "another folder",
+                "out_dir",
+            )
+
+    def _check_vocab(self, vocab: int) -> None:
+        """Every token id of the data must index the embedding (else an IndexError inside the first step)."""
+        top = max(int(a.max()) if a.size else 0 for a in (self.data.train, self.data.val))
+        if top >= vocab:
+            raise InputError(
+                f"config: model.vocab_size={vocab} is too small for data {clip(self.data.source)!r}, whose "
+                f"largest token id is {top} (vocab_size must be at least {top + 1})"
+            )
 
     # --- state ---------------------------------------------------------------------------------------------
 
     def _restore(self) -> None:
-        if self.ckpt_dir is None:
-            raise InputError("--resume needs --out DIR (the folder of the run to continue)")
         found = list_checkpoints(self.ckpt_dir)
         if not found:
-            raise InputError(f"--resume: no checkpoint in {self.ckpt_dir}")
+            raise InputError(f"no checkpoint in {self.ckpt_dir}", "resume")
         state = load_checkpoint(found[-1])
-        self._check_data_stream(state.get("config"), found[-1])
+        self._check_continues(state.get("config"), found[-1])
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
             self.scheduler.load_state_dict(state["scheduler"])
-            self.start_step, self.initial_loss = int(state["step"]), state["initial_loss"]
-        except (RuntimeError, ValueError, KeyError) as exc:
-            first = str(exc).strip().splitlines()[0]
+        except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as exc:
+            first = clip(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, 160)
             raise InputError(f"checkpoint {found[-1]} does not fit this config's model/optimizer: {first}") from None
+        self.start_step, self.initial_loss = state["step"], state.get("initial_loss")
 
-    def _check_data_stream(self, saved: Any, path: Path) -> None:
-        """A resumed run must see the batches the uninterrupted run would have: same data, batch, length, seed."""
+    def _check_continues(self, saved: Any, path: Path) -> None:
+        """A resumed run must see the batches the uninterrupted run would have (same data, batch, length, seed)
+        and step with the same optimizer (whose state it loads)."""
         if not isinstance(saved, dict):
             return  # a checkpoint without its config (written by hand): the state dicts are still checked
         now = self.cfg.to_dict()
         changed = [
-            f"{k} ({saved[k]!r} -> {now[k]!r})"
-            for k in _DATA_STREAM
+            f"{k} ({clip(repr(saved[k]))} -> {clip(repr(now[k]))})"
+            for k in _RESUME_KEEPS
             if k in saved and _comparable(k, saved[k]) != _comparable(k, now[k])
         ]
         if changed:
             raise InputError(
-                f"--resume: this config changes {', '.join(changed)} from checkpoint {path}; "
-                "the resumed run would not continue the same batches (train into a new --out instead)"
+                f"this config changes {', '.join(changed)} from checkpoint {path}; a resumed run keeps the data "
+                "stream and the optimizer of the run it continues (train into a new folder instead)",
+                "resume",
             )
 
     def _checkpoint(self, steps_done: int) -> None:
@@ -330,50 +387,85 @@ class Trainer:
     def run(self) -> RunResult:
         cfg = self.cfg
         if len(self.data.val) < cfg.seq_len + 2:
-            raise InputError(f"data {cfg.data!r}: the validation split is shorter than seq_len + 2 tokens")
-        self.sink.open(self.metadata(), self.start_step)
-        self.hooks("on_train_start", self._context(self.start_step, []))
-        status, steps_done, loss, val_loss, diverged_at = "done", self.start_step, None, None, None
+            raise InputError(f"data {clip(cfg.data)!r}: the validation split is shorter than seq_len + 2 tokens")
         header = (
             f"{cfg.model.preset}: {self.model.num_params() / 1e6:.2f}M parameters, {cfg.tokens_per_step} tokens/step "
             f"({cfg.batch_size} x {cfg.seq_len}), steps {self.start_step}..{self.total_steps}, {self.dist.world_size} "
             f"process(es) on {self.dist.device}, data {self.data.source}"
         )
         progress = StepProgress(self.total_steps, self.start_step, cfg.tokens_per_step, self.progress, header)
+        status, steps_done, loss, val_loss, diverged_at = "done", self.start_step, None, None, None
+        opened = False
         started = time.perf_counter()
-        try:
-            with _StopSignal() as stop, progress:
-                for step in range(self.start_step, self.total_steps):
-                    ctx, diverged, stop_now = self._train_step(step, stop)
-                    loss, row = ctx.loss, ctx.row
-                    if diverged:
-                        status, diverged_at = "diverged", step
+        # the signal handlers cover everything from the first record to the last, so a SIGTERM never leaves a
+        # run recorded as "running"
+        with _StopSignal() as stop:
+            try:
+                self.hooks("on_train_start", self._context(self.start_step, []))
+                with progress:
+                    for step in range(self.start_step, self.total_steps):
+                        ctx, diverged, stop_now = (self._train_step if opened else self._first_step)(step, stop)
+                        if not opened:
+                            self._open_records()
+                            opened = True
+                        loss, row = ctx.loss, ctx.row
+                        if diverged:
+                            status, diverged_at = "diverged", step
+                            self.sink.log(row)
+                            break
+                        steps_done = step + 1
+                        if steps_done % cfg.eval_every == 0 or steps_done == self.total_steps:
+                            val_loss = row["val_loss"] = self.evaluate()
+                        row["elapsed_s"] = time.perf_counter() - started
                         self.sink.log(row)
-                        break
-                    steps_done = step + 1
-                    if steps_done % cfg.eval_every == 0 or steps_done == self.total_steps:
-                        val_loss = row["val_loss"] = self.evaluate()
-                    row["elapsed_s"] = time.perf_counter() - started
-                    self.sink.log(row)
-                    progress.update(steps_done, loss, ctx.lr, val_loss)
-                    periodic = cfg.ckpt_every and steps_done % cfg.ckpt_every == 0
-                    if periodic and steps_done < self.total_steps and not stop_now:  # the end-of-run save covers those
-                        self._checkpoint(steps_done)
-                    if stop_now:
-                        status = "interrupted"
-                        break
-        except BaseException as exc:
-            failed = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            self.sink.close({"status": failed, "steps_done": steps_done, "error": f"{type(exc).__name__}: {exc}"})
-            raise
-        if status != "diverged":
-            self._checkpoint(steps_done)
-        self.hooks("on_train_end", self._context(steps_done, []))
-        summary = {"final_train_loss": loss, "final_val_loss": val_loss, "diverged_at": diverged_at}
-        self.sink.close({"status": status, "steps_done": steps_done, **summary})
+                        progress.update(steps_done, loss, ctx.lr, val_loss)
+                        periodic = cfg.ckpt_every and steps_done % cfg.ckpt_every == 0
+                        if periodic and steps_done < self.total_steps and not stop_now:  # the final save covers it
+                            self._checkpoint(steps_done)
+                        if stop_now:
+                            status = "interrupted"
+                            break
+                if not opened:  # nothing left to run (a resume at or past steps): the records still say so
+                    self._open_records()
+                    opened = True
+                if status != "diverged":
+                    self._checkpoint(steps_done)
+            except BaseException as exc:
+                if opened:
+                    failed = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+                    error = f"{type(exc).__name__}: {exc}"
+                    trace = traceback.format_exc()
+                    self.sink.close({"status": failed, "steps_done": steps_done, "error": error, "traceback": trace})
+                raise
+            self.hooks("on_train_end", self._context(steps_done, []))
+            summary = {"final_train_loss": loss, "final_val_loss": val_loss, "diverged_at": diverged_at}
+            self.sink.close({"status": status, "steps_done": steps_done, **summary})
         return RunResult(status, steps_done, **summary)
+
+    def _first_step(self, step: int, stop: _StopSignal) -> tuple[StepContext, bool, bool]:
+        """The run's first step: an error here means the config cannot train at all (nothing is recorded yet),
+        so it is an :class:`InputError`; later errors are failures of a run that started."""
+        try:
+            return self._train_step(step, stop)
+        except (RuntimeError, ValueError, TypeError, IndexError, AssertionError, NotImplementedError) as exc:
+            if isinstance(exc, InputError):
+                raise
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise InputError(
+                "config: the first training step failed, nothing was recorded "
+                f"({type(exc).__name__}: {clip(first, 160)})"
+            ) from None
+
+    def _open_records(self) -> None:
+        """Start the run's records, after its first step ran: a fresh run into a folder it may overwrite drops the
+        earlier run's checkpoints, so they cannot mix with this run's."""
+        if self._fresh and self.ckpt_dir is not None and self.dist.is_main:
+            for old in list_checkpoints(self.ckpt_dir):
+                old.unlink()
+        self.sink.open(self.metadata(), self.start_step)
 
 
 def train(cfg: TrainConfig, out_dir: str | Path | None = None, resume: bool = False, **kwargs: Any) -> RunResult:
-    """Build a :class:`Trainer` for ``cfg`` and run it (see the module doc for what is recorded)."""
+    """Build a :class:`Trainer` for ``cfg`` and run it (see the module doc for what is recorded). ``kwargs``:
+    ``callbacks``, ``sink``, ``progress``, ``overwrite`` (replace an earlier run in ``out_dir``)."""
     return Trainer(cfg, out_dir, resume, **kwargs).run()

@@ -6,18 +6,21 @@ weights, and leave them untouched. The loss of a step is the mean over its micro
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from lrlab.errors import InputError
+from lrlab.errors import InputError, clip
 from lrlab.probes import CatapultResult, RangeTestResult, catapult_search, catapult_warmup, lr_range_test
 from lrlab.schedules.families import Warmed
 from lrlab.train.config import TrainConfig
 from lrlab.train.loop import Trainer
 
 METHODS = ("range", "catapult")
+MAX_RANGE_STEPS = 100_000  # batches of the range test (each one a training step)
+MAX_CATAPULT_K = 1_000  # steps per catapult trial
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,16 @@ def find_lr(
     batch 0, starting at ``lr_min``.
     """
     if method not in METHODS:
-        raise InputError(f"--method {method!r} is not one of {', '.join(METHODS)}")
+        raise InputError(f"{clip(method)!r} is not one of {', '.join(METHODS)}", "method")
+    for name, value in (("lr_min", lr_min), ("lr_max", lr_max)):
+        if not (math.isfinite(value) and value > 0):
+            raise InputError(f"must be finite and > 0, got {value}", name)
+    if method == "range" and not lr_min < lr_max:
+        raise InputError(f"must exceed lr_min={lr_min:g}, got {lr_max:g}", "lr_max")
+    if method == "range" and not 2 <= steps <= MAX_RANGE_STEPS:
+        raise InputError(f"must lie in [2, {MAX_RANGE_STEPS:,}], got {steps}", "steps")
+    if not 1 <= k <= MAX_CATAPULT_K:
+        raise InputError(f"must lie in [1, {MAX_CATAPULT_K}], got {k}", "k")
     trainer = Trainer(cfg)
     if method == "range":
         result = lr_range_test(

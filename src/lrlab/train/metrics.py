@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any, Protocol
+
+from lrlab.files import make_dirs, write_text
 
 
 class MetricsSink(Protocol):
@@ -56,8 +57,14 @@ class MemorySink:
 
 
 def _finite_or_none(value: Any) -> Any:
-    """JSON has no NaN or infinity: a diverged loss is written as null."""
-    return None if isinstance(value, float) and not math.isfinite(value) else value
+    """JSON has no NaN or infinity: a diverged loss is written as null (in nested dicts and lists too)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_or_none(v) for v in value]
+    return value
 
 
 def _step_of(line: str) -> int | None:
@@ -68,12 +75,8 @@ def _step_of(line: str) -> int | None:
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f"{path.name}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """``obj`` as indented strict JSON (non-finite numbers as null), replacing ``path`` atomically."""
+    write_text(path, json.dumps(_finite_or_none(obj), indent=2, allow_nan=False))
 
 
 class JsonlSink:
@@ -87,30 +90,26 @@ class JsonlSink:
         self._meta: dict[str, Any] = {}
 
     def open(self, meta: dict[str, Any], start_step: int) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.dir)
         self._meta = meta
-        if start_step == 0:
-            self.metrics_path.write_text("")
-        elif self.metrics_path.exists():
+        kept = ""
+        if start_step > 0 and self.metrics_path.exists():
             # A run killed after its last checkpoint logged steps that the resumed run will redo, and a kill
             # during a write can leave a torn last line: keep only whole rows before start_step.
-            kept = [
+            kept = "".join(
                 line
-                for line in self.metrics_path.read_text().splitlines(keepends=True)
+                for line in self.metrics_path.read_text(errors="replace").splitlines(keepends=True)
                 if line.endswith("\n") and (step := _step_of(line)) is not None and step < start_step
-            ]
-            tmp = self.metrics_path.with_name("metrics.jsonl.tmp")
-            tmp.write_text("".join(kept))
-            os.replace(tmp, self.metrics_path)
+            )
+        write_text(self.metrics_path, kept)
         self._file = open(self.metrics_path, "a", buffering=1)  # line-buffered: a crash loses no full row
         write_json_atomic(self.run_path, {"status": "running", "steps_done": start_step, **meta})
 
     def log(self, row: dict[str, Any]) -> None:
-        self._file.write(json.dumps({k: _finite_or_none(v) for k, v in row.items()}) + "\n")
+        self._file.write(json.dumps({k: _finite_or_none(v) for k, v in row.items()}, allow_nan=False) + "\n")
 
     def close(self, result: dict[str, Any]) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
-        clean = {k: _finite_or_none(v) for k, v in result.items()}
-        write_json_atomic(self.run_path, {**clean, **self._meta})
+        write_json_atomic(self.run_path, {**result, **self._meta})

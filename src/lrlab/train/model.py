@@ -103,6 +103,19 @@ class GPT(nn.Module):
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
 
+    def optimizer_groups(self, weight_decay: float, decay_embeddings: bool = True) -> list[dict]:
+        """Param groups for a torch optimizer, as nanoGPT's ``configure_optimizers``: the weight matrices of the
+        blocks with ``weight_decay``, the embeddings (the tied ``wte``/``lm_head`` and ``wpe``) with it only when
+        ``decay_embeddings``, and biases and LayerNorm gains never. Empty groups are left out (torch rejects them).
+        """
+        embeddings = {id(self.wte.weight), id(self.wpe.weight)}
+        decay, no_decay = [], []
+        for p in self.parameters():  # each tensor once: the tied lm_head weight is wte's
+            is_embedding = id(p) in embeddings
+            (decay if p.ndim >= 2 and (decay_embeddings or not is_embedding) else no_decay).append(p)
+        groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        return [g for g in groups if g["params"]]
+
     def num_params(self) -> int:
         """Trainable parameters, the tied embedding counted once."""
         return sum(p.numel() for p in self.parameters())
