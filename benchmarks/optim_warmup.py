@@ -1,6 +1,6 @@
 """Does an optimizer need warmup? Loss of a tiny GPT on synthetic Markov-chain text, with and without warmup.
 
-A small, self-contained version of the comparison in SCIENCE.md section 1a (Kosson et al. 2024): each
+A small, self-contained version of the comparison in Kosson et al. 2024 (arXiv:2410.23922): each
 optimizer variant trains the same 2-block causal transformer from the same initialization on the same
 batches, once with a linear warmup over ``--warmup-share`` of the steps and once without, both on a
 trapezoid schedule (WSD with linear decay over the last half). The Lion-family variants are also run with

@@ -104,7 +104,7 @@ def test_missing_lr_and_missing_file(tmp_path):
 
 def test_one_schedule_per_curve(tmp_path):
     path = sparse_csv(tmp_path)
-    with pytest.raises(InputError, match="2 --schedule for 1 curves"):
+    with pytest.raises(InputError, match="schedules: got 2 for 1 curves"):
         load_curves([str(path)], [SPEC, SPEC])
 
 

@@ -11,7 +11,7 @@ from lrlab.optim.lion_rotational import equilibrium_angle
 
 
 def _reference_lionar(w0, grads, lr, wd, b1, b2, nesterov=False, ibc=False, r=0.9):
-    """Row-by-row float64 LionAR written from SCIENCE.md section 1a; returns every step's weights."""
+    """Row-by-row float64 LionAR written from Kosson et al. 2024 (arXiv:2410.23922); returns every step's weights."""
     w = w0.double().reshape(w0.shape[0], -1).clone()
     w -= w.mean(dim=1, keepdim=True)
     n0 = w.norm(dim=1)

@@ -159,7 +159,8 @@ def _curves(paths: list[Path] | None, schedules: list[str] | None, example: str 
     if example is None:
         if not paths:
             raise InputError("give one or more curve files, or --example NAME")
-        return load_curves([str(c) for c in paths], schedules)
+        with flags(schedules="--schedule"):
+            return load_curves([str(c) for c in paths], schedules)
     if paths or schedules:
         raise InputError("--example fits a bundled set with its own schedules: give no curve files or --schedule")
     from lrlab.datasets import example_curves

@@ -178,17 +178,16 @@ def load_curve(path: str | Path, schedule: str | None = None, n_params: float | 
     if side.is_file():
         return Curve(path.stem, steps, loss, schedule_lr(load(side), last, where), str(side), n_params)
     if lr_col is None:
-        raise InputError(f"{path}: no LR: give a schedule (--schedule), a sidecar {side.name} or an lr column")
+        raise InputError(f"{path}: no LR: give its schedule, a sidecar {side.name} or an lr column")
     if np.isnan(lr_col).any():
         gap = int(steps[np.flatnonzero(np.isnan(lr_col))[0]])
         raise InputError(
-            f"{path}: the lr column has no value at step {gap}; fill it, or give a schedule (--schedule) or a "
-            f"sidecar {side.name}"
+            f"{path}: the lr column has no value at step {gap}; fill it, or give its schedule or a sidecar {side.name}"
         )
     if not np.array_equal(steps, np.arange(len(steps))):
         raise InputError(
             f"{path}: the lr column is sparse (steps {steps[0]}, {steps[1] if len(steps) > 1 else ''}...); "
-            f"the LR of every step is needed: give a schedule (--schedule) or a sidecar {side.name}"
+            f"the LR of every step is needed: give its schedule or a sidecar {side.name}"
         )
     return Curve(path.stem, steps, loss, schedule_lr(Tabulated(lr_col), last, where), "lr column", n_params)
 
@@ -196,5 +195,5 @@ def load_curve(path: str | Path, schedule: str | None = None, n_params: float | 
 def load_curves(paths: list[str], schedules: list[str] | None = None) -> list[Curve]:
     """Load several curves; ``schedules``, when given, pairs with ``paths`` one to one."""
     if schedules and len(schedules) != len(paths):
-        raise InputError(f"got {len(schedules)} --schedule for {len(paths)} curves; give one per curve or none")
+        raise InputError(f"got {len(schedules)} for {len(paths)} curves; give one per curve or none", "schedules")
     return [load_curve(p, schedules[i] if schedules else None) for i, p in enumerate(paths)]

@@ -63,7 +63,8 @@ def fit_from_dict(d: dict, where: str = "fit") -> Fit:
     if not isinstance(d, dict) or d.get("format") != FORMAT:
         raise InputError(f'{where}: not an lrlab law fit (expected "format": "{FORMAT}")')
     if d.get("version") not in READABLE:
-        raise InputError(f"{where}: unsupported version {clip(repr(d.get('version')))}; this lrlab reads versions 2 and 3")
+        version = clip(repr(d.get("version")))
+        raise InputError(f"{where}: unsupported version {version}; this lrlab reads versions 2 and 3")
     try:
         options = _table(d.get("options", {}), "options")
         if d["version"] == 2 and d["law"] == "mpl-qexp":

@@ -1,4 +1,5 @@
-"""Study part 3: predict a schedule's loss curve from two cheap runs (SCIENCE.md section 2).
+"""Study part 3: predict a schedule's loss curve from two cheap runs (the momentum law, Tissue et al. 2024,
+arXiv:2408.11029; the multi-power law, Luo et al. 2025, arXiv:2503.12811).
 
 The tiny GPT is trained with a constant and a cosine schedule; each loss-curve law is fitted to those two
 validation curves and then predicts a third schedule (WSD, linear decay over the last 20%) before that run is

@@ -38,7 +38,7 @@ class ScheduleSummary:
     name: str
     spec: str
     lr_at: dict[int, float]
-    area: float  # S1 = sum of lr(t) over the run: the "forward area" the loss-curve laws use (SCIENCE.md 2a)
+    area: float  # S1 = sum of lr(t): the "forward area" of the momentum law (Tissue et al. 2024, arXiv:2408.11029)
 
 
 def schedule_demo(out_dir: Path, total: int = 10_000, warmup: int = 500, peak: float = 1e-3) -> list[ScheduleSummary]:

@@ -1,4 +1,5 @@
-"""Study part 2: does warmup exist to keep early updates small? (SCIENCE.md 1a, 1b)
+"""Study part 2: does warmup exist to keep early updates small? (Kosson et al. 2024, arXiv:2410.23922; Kalra &
+Barkeshli 2024, arXiv:2406.09405)
 
 Three runs of the tiny GPT at one peak LR, measured with the ``updates`` probe: AdamW with a short linear
 warmup, AdamW without warmup, and GI-AdamW (second moment initialised with g_0^2) without warmup. Without
