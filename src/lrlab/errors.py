@@ -28,7 +28,7 @@ class InputError(ValueError):
         return InputError(self.message, name)
 
 
-def clip(text: object, width: int = 60) -> str:
+def clip(text: object, width: int = 240) -> str:
     """``repr``-free short form of user text for an error line: at most ``width`` characters."""
     s = str(text)
     return s if len(s) <= width else s[: width - 3] + "..."

@@ -59,7 +59,7 @@ def test_divergence_is_a_result_with_exit_code_0(invoke, tmp_path):
         (["--set", "steps=three"], "key 'steps' expects int or None"),
         (["--optimizer", "sgd9"], "unknown optimizer 'sgd9'"),
         (["--schedule", "cosine:peak=oops"], "cosine:peak=oops"),
-        (["--resume"], "--resume: needs the folder of the run to continue"),
+        (["--resume"], "--resume needs --out DIR"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(invoke, args, message):

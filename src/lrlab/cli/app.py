@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from typing import Annotated
 
 import typer
@@ -9,13 +11,37 @@ from typer.core import TyperGroup
 
 from lrlab import __version__
 from lrlab.cli import demo, find_lr, laws, schedule, train
-from lrlab.cli.common import fail
+from lrlab.cli.common import err_console, fail
 from lrlab.errors import InputError
+
+try:  # typer >= 0.26 vendors click; older releases use click itself
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click import exceptions as click_exceptions
 
 
 class _OneLineErrors(TyperGroup):
     """Turns :class:`InputError` raised anywhere below into one line on stderr and exit code 2; so too an
-    ``OSError`` (a file that vanished or could not be written half-way), which is about the machine, not a bug."""
+    ``OSError`` (a file that vanished or could not be written half-way), which is about the machine, not a bug,
+    and a usage error (an unknown option, a missing argument), which Click would print as a boxed block."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except click_exceptions.NoArgsIsHelpError as exc:  # `lrlab` alone, `lrlab schedule` alone: the help
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click_exceptions.ClickException as exc:
+            ctx = getattr(exc, "ctx", None)
+            with contextlib.suppress(typer.Exit):
+                fail(f"{exc.format_message()} (see '{ctx.command_path if ctx else 'lrlab'} --help')")
+            sys.exit(exc.exit_code or 2)
+        except typer.Abort:
+            err_console.print("Aborted!", markup=False)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx):
         try:

@@ -27,9 +27,14 @@ def fail(message: str) -> NoReturn:
     The message is printed literally: user text in it (a path or spec containing ``[bold]``) is escaped, never
     read as rich markup. Line breaks inside it are folded, so the error stays one line.
     """
-    line = " ".join(str(message).split())
+    line = " ".join(_printable(str(message)).split())
     err_console.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=2)
+
+
+def _printable(text: str) -> str:
+    """Control characters (a terminal escape sequence or a NUL byte from a user's file) as visible escapes."""
+    return "".join(c if c.isprintable() or c in " \t\n" else repr(c)[1:-1] for c in text)
 
 
 def say(text: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -11,8 +12,11 @@ from rich.table import Table
 from lrlab.cli.common import console, say
 from lrlab.errors import InputError
 from lrlab.files import check_output_dir, make_dirs
+from lrlab.schedules.base import MAX_DENSE_STEPS
 
 PARTS = ("schedules", "warmup", "laws")
+MIN_STEPS = 20  # the gallery warms up over steps // 20 steps, and its inverse-sqrt schedule needs a warmup
+MIN_TRAIN_STEPS, MAX_TRAIN_STEPS = 20, 100_000  # 20: the law study evaluates every steps // 40 from 2 x warmup
 
 
 def register(app: typer.Typer) -> None:
@@ -45,6 +49,13 @@ def demo(
     unknown = [p for p in chosen if p not in PARTS]
     if unknown or not chosen:
         raise InputError(f"--parts {parts!r}: choose from {', '.join(PARTS)}")
+    # every flag is checked before the folder is made or a run starts
+    if not MIN_STEPS <= steps <= MAX_DENSE_STEPS:
+        raise InputError(f"--steps must lie in [{MIN_STEPS}, {MAX_DENSE_STEPS:,}], got {steps}")
+    if not MIN_TRAIN_STEPS <= train_steps <= MAX_TRAIN_STEPS:
+        raise InputError(f"--train-steps must lie in [{MIN_TRAIN_STEPS}, {MAX_TRAIN_STEPS:,}], got {train_steps}")
+    if not (math.isfinite(peak) and peak > 0):
+        raise InputError(f"--peak must be finite and > 0, got {peak}")
     make_dirs(check_output_dir(out, "--out"), "--out")
     if "schedules" in chosen:
         _schedules(out, steps, warmup=steps // 20, peak=1e-3)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from lrlab.cli.common import console, flags, print_json, say
+from lrlab.cli.train import TRAIN_FLAGS
 from lrlab.files import PLOT_FORMATS, check_output
 
 
@@ -47,7 +48,8 @@ def find_lr_command(
     if plot is not None:
         plot = check_output(plot, "--plot", PLOT_FORMATS)
     given = {"model.preset": preset, "optimizer": optimizer}
-    cfg = load_config(config, set_ or (), {k: v for k, v in given.items() if v is not None})
+    with flags(**TRAIN_FLAGS):
+        cfg = load_config(config, set_ or (), {k: v for k, v in given.items() if v is not None})
     with flags(method="--method", lr_min="--lr-min", lr_max="--lr-max", steps="--steps", k="--k"):
         search = find_lr(cfg, method, lr_min, lr_max, steps, k, progress=not json)
     if plot is not None:

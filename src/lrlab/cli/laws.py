@@ -76,7 +76,7 @@ def fit_cmd(
     curves: Annotated[
         list[Path] | None, typer.Argument(help="Curve files: CSV (step,loss[,lr]) or JSONL.", show_default=False)
     ] = None,
-    out: Annotated[Path, typer.Option(help="Write the fitted law here (JSON).")] = Path("fit.json"),
+    out: Annotated[Path, typer.Option(help="Write the fitted law here (JSON).", show_default=False)] = ...,
     example: Annotated[
         str | None,
         typer.Option(help=f"Fit a bundled public example instead of files: {', '.join(EXAMPLES)}."),
@@ -104,7 +104,7 @@ def fit_cmd(
     plot: Annotated[Path | None, typer.Option(help="Write a PNG: observed vs fitted, residuals, LR.")] = None,
     json: Annotated[bool, typer.Option("--json", help="Print parameters and per-curve PredE/WorstE/R^2.")] = False,
 ) -> None:
-    """Fit a loss-curve law to one or more curves and save it as JSON (default fit.json).
+    """Fit a loss-curve law to one or more curves and save it as JSON.
 
     Each curve is a CSV (step,loss[,lr]) or JSONL file; its per-step LR comes from --schedule (once per curve, in
     order), else a NAME.lr.csv sidecar, else a dense lr column. --example fits curves that ship with lrlab (the

@@ -60,7 +60,12 @@ def _select_steps(schedules: list[Schedule], n: int, at: list[int] | None, every
 def _at_steps(at: str | None, every: int | None) -> list[int] | None:
     if at is not None and every is not None:
         raise InputError("give --at or --every, not both")
-    return None if at is None else parse_int_list(at, "--at")
+    if at is None:
+        return None
+    steps = parse_int_list(at, "--at")
+    if not steps:
+        raise InputError(f"--at names no steps: {at!r}")
+    return steps
 
 
 def _plot_path(plot: Path | None, n: int) -> Path | None:

@@ -11,6 +11,19 @@ import typer
 from lrlab.cli.common import fail, flags, say
 from lrlab.errors import InputError
 
+# config keys set by a flag of `lrlab train` / `lrlab find-lr` -> that flag (their errors name it)
+TRAIN_FLAGS = {
+    "model.preset": "--preset",
+    "steps": "--steps",
+    "optimizer": "--optimizer",
+    "schedule": "--schedule",
+    "seed": "--seed",
+    "batch_size": "--batch-size",
+    "probes": "--probe",
+    "probe_every": "--probe-every",
+    "overrides": "--set",
+}
+
 
 def train_command(
     config: Annotated[Path | None, typer.Argument(help="TOML config (see examples/tiny.toml).")] = None,
@@ -62,8 +75,11 @@ def train_command(
         "probes": [p.strip() for p in probe.split(",") if p.strip()] if probe is not None else None,
         "probe_every": probe_every,
     }
+    if resume and out is None:
+        fail("--resume needs --out DIR (the folder of the run to continue)")
     try:
-        cfg = load_config(config, set_ or (), {k: v for k, v in given.items() if v is not None})
+        with flags(**TRAIN_FLAGS):
+            cfg = load_config(config, set_ or (), {k: v for k, v in given.items() if v is not None})
         with flags(out_dir="--out", resume="--resume", overwrite="--overwrite"):
             result = train(cfg, out_dir=out, resume=resume, progress=progress, overwrite=overwrite)
     except InputError as exc:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,18 +35,23 @@ class Curve:
     lr: np.ndarray
     schedule: str = ""
     n_params: float | None = None
+    source: str = ""  # the file it came from, for error messages (the name is the file's stem)
+
+    @property
+    def where(self) -> str:
+        return self.source or self.name
 
     def __post_init__(self) -> None:
-        validate_points(self.steps, self.loss, self.name)
+        validate_points(self.steps, self.loss, self.where)
         if len(self.lr) <= int(self.steps[-1]):
             raise InputError(
-                f"{self.name}: the schedule covers {len(self.lr)} steps but the curve runs to step {self.steps[-1]}"
+                f"{self.where}: the schedule covers {len(self.lr)} steps but the curve runs to step {self.steps[-1]}"
             )
         if not np.all(np.isfinite(self.lr)) or np.any(self.lr < 0):
-            raise InputError(f"{self.name}: learning rates must be finite and >= 0")
+            raise InputError(f"{self.where}: learning rates must be finite and >= 0")
         if self.lr[: int(self.steps[0]) + 1].sum() <= 0:
             raise InputError(
-                f"{self.name}: the loss at step {int(self.steps[0])} comes before any learning rate (the LR area is 0"
+                f"{self.where}: the loss at step {int(self.steps[0])} comes before any learning rate (the LR area is 0"
                 " there); drop the records before the first update with LR > 0"
             )
 
@@ -60,10 +65,10 @@ class Curve:
             return self
         n = len(self.steps) // window * window
         if n == 0:
-            raise InputError(f"{self.name}: smoothing window {window} exceeds the {len(self.steps)} records")
+            raise InputError(f"{self.where}: smoothing window {window} exceeds the {len(self.steps)} records")
         loss = self.loss[:n].reshape(-1, window).mean(axis=1)
         steps = self.steps[:n].reshape(-1, window)[:, window // 2]
-        return Curve(self.name, steps, loss, self.lr, self.schedule, self.n_params)
+        return replace(self, steps=steps, loss=loss)
 
 
 def validate_points(steps: np.ndarray, loss: np.ndarray, where: str) -> None:
@@ -173,10 +178,10 @@ def load_curve(path: str | Path, schedule: str | None = None, n_params: float | 
     where = str(path)
     if schedule is not None:
         sched = load(schedule)
-        return Curve(path.stem, steps, loss, schedule_lr(sched, last, where), str(sched), n_params)
+        return Curve(path.stem, steps, loss, schedule_lr(sched, last, where), str(sched), n_params, where)
     side = sidecar_path(path)
     if side.is_file():
-        return Curve(path.stem, steps, loss, schedule_lr(load(side), last, where), str(side), n_params)
+        return Curve(path.stem, steps, loss, schedule_lr(load(side), last, where), str(side), n_params, where)
     if lr_col is None:
         raise InputError(f"{path}: no LR: give its schedule, a sidecar {side.name} or an lr column")
     if np.isnan(lr_col).any():
@@ -189,7 +194,7 @@ def load_curve(path: str | Path, schedule: str | None = None, n_params: float | 
             f"{path}: the lr column is sparse (steps {steps[0]}, {steps[1] if len(steps) > 1 else ''}...); "
             f"the LR of every step is needed: give its schedule or a sidecar {side.name}"
         )
-    return Curve(path.stem, steps, loss, schedule_lr(Tabulated(lr_col), last, where), "lr column", n_params)
+    return Curve(path.stem, steps, loss, schedule_lr(Tabulated(lr_col), last, where), "lr column", n_params, where)
 
 
 def load_curves(paths: list[str], schedules: list[str] | None = None) -> list[Curve]:

@@ -175,7 +175,7 @@ def fit(
     if records <= len(law.names):
         raise InputError(
             f"{law.name} has {len(law.names)} parameters; fitting it needs more than {len(law.names)} loss records, "
-            f"got {records}",
+            f"got {records} in {', '.join(c.where for c in curves)}",
             "curves",
         )
     t0 = time.perf_counter()

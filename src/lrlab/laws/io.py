@@ -70,7 +70,8 @@ def fit_from_dict(d: dict, where: str = "fit") -> Fit:
         if d["version"] == 2 and d["law"] == "mpl-qexp":
             options.setdefault("gamma", None)  # version 2's mpl-qexp always fitted its kernel's gamma
         law = make_law(str(d["law"]), **options)
-        params = {n: _finite(d["params"][n], f"params.{n}") for n in law.names}
+        saved = _table(d["params"], "params")
+        params = {n: _finite(saved[n], f"params.{n}") for n in law.names}
         cov = np.asarray(d["cov"], dtype=np.float64)
         resid = _finite(d["resid_std"], "resid_std")
         delta = _finite(d["huber_delta"], "huber_delta")

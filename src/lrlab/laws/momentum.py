@@ -43,9 +43,9 @@ class MomentumLaw(Law):
 
     def __init__(self, lam: float | None = 0.999, warmup: str = "peak"):
         if warmup not in _WARMUPS:
-            raise InputError(f"momentum law: warmup must be one of {_WARMUPS}, got {warmup!r}")
+            raise InputError(f"momentum law: warmup must be one of {_WARMUPS}, got {warmup!r}", "warmup")
         if lam is not None and not (isinstance(lam, int | float) and 0.0 <= lam < 1.0):
-            raise InputError(f"momentum law: lambda must lie in [0, 1), got {lam}")
+            raise InputError(f"momentum law: lambda must lie in [0, 1) or be fitted (None), got {lam!r}", "lam")
         self.lam = lam
         self.warmup = warmup
 

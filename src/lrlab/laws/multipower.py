@@ -89,7 +89,7 @@ class MultiPowerLaw(Law):
 
     def __init__(self, warmup: str = "count"):
         if warmup not in _WARMUPS:
-            raise InputError(f"{self.name}: warmup must be one of {_WARMUPS}, got {warmup!r}")
+            raise InputError(f"{self.name}: warmup must be one of {_WARMUPS}, got {warmup!r}", "warmup")
         self.warmup = warmup
 
     def options(self) -> dict[str, Any]:
@@ -169,7 +169,7 @@ class QAreaExpLaw(MultiPowerLaw):
     def __init__(self, warmup: str = "count", gamma: float | None = 0.0):
         super().__init__(warmup)
         if gamma is not None and not (isinstance(gamma, int | float) and 0.0 <= gamma <= 1.5):
-            raise InputError(f"mpl-qexp: gamma must be in [0, 1.5] or None (fitted), got {gamma!r}")
+            raise InputError(f"mpl-qexp: gamma must be in [0, 1.5] or None (fitted), got {gamma!r}", "gamma")
         self.gamma = gamma
 
     def options(self) -> dict[str, Any]:

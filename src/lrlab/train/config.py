@@ -145,8 +145,8 @@ class TrainConfig:
             raise InputError(f"config: threads must be >= 0 (0: torch's default), got {self.threads}")
         if self.model.preset not in PRESETS:
             raise InputError(f"config: unknown model.preset {self.model.preset!r} (known: {', '.join(PRESETS)})")
-        if self.seed < 0:
-            raise InputError(f"config: seed must be >= 0, got {self.seed}")
+        if not 0 <= self.seed < 2**63:
+            raise InputError(f"config: seed must lie in [0, 2**63), got {self.seed}")
         if "gns" in self.probes and self.grad_accum < 2:
             raise InputError("config: the gns probe compares micro-batches: set grad_accum >= 2")
         if self.precision not in ("fp32", "bf16"):
@@ -246,7 +246,8 @@ def load_config(
     flags: dict[str, Any] | None = None,
 ) -> TrainConfig:
     """The defaults, then the TOML file at ``path`` (if any), then ``flags`` (dotted key -> typed value, from
-    CLI options such as ``--steps``), then each ``key=value`` override in order."""
+    CLI options such as ``--steps``), then each ``key=value`` override in order. An error in a flag is about the
+    parameter named by its key, an error in an override about ``overrides``."""
     cfg = TrainConfig()
     if path is not None:
         table = _read_toml(Path(path))
@@ -256,9 +257,15 @@ def load_config(
             else:
                 _set(cfg, key, value, str(path))
     for key, value in (flags or {}).items():
-        _set(cfg, key, value, f"option {key}")
+        try:
+            _set(cfg, key, value, f"option {key}")
+        except InputError as exc:
+            raise InputError(exc.message, key) from None
     for text in overrides:
-        key, value = parse_override(text)
-        _set(cfg, key, value, f"override {clip(text)!r}")
+        try:
+            key, value = parse_override(text)
+            _set(cfg, key, value, f"override {clip(text)!r}")
+        except InputError as exc:
+            raise InputError(exc.message, "overrides") from None
     cfg.validate()
     return cfg

@@ -111,7 +111,8 @@ def build_optimizer(cfg: TrainConfig, model: GPT, lr: float) -> torch.optim.Opti
     try:
         return cls(groups, lr=lr, weight_decay=cfg.weight_decay, **options)
     except (TypeError, ValueError, RuntimeError) as exc:
-        raise InputError(f"config optimizer_options for {cfg.optimizer}: {clip(exc, 160)}") from None
+        given = ", ".join(sorted(options)) or "none given"
+        raise InputError(f"config optimizer_options ({given}) for {cfg.optimizer}: {clip(exc, 160)}") from None
 
 
 def earlier_run(out_dir: Path) -> list[str]:
@@ -251,6 +252,12 @@ class Trainer:
         except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as exc:
             first = clip(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, 160)
             raise InputError(f"checkpoint {found[-1]} does not fit this config's model/optimizer: {first}") from None
+        if state["step"] > self.total_steps:
+            raise InputError(
+                f"checkpoint {found[-1]} is at step {state['step']:,}, past this run's {self.total_steps:,} steps; "
+                "raise steps to continue it",
+                "resume",
+            )
         self.start_step, self.initial_loss = state["step"], state.get("initial_loss")
 
     def _check_continues(self, saved: Any, path: Path) -> None:
