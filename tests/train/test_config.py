@@ -78,7 +78,7 @@ def test_bad_toml_files_name_the_file_and_key(tmp_path):
     path.write_text("[model]\nn_layer = '4'\n")
     with pytest.raises(InputError, match=re.escape("key 'model.n_layer' expects int or None, got str '4'")):
         load_config(path)
-    with pytest.raises(InputError, match="missing.toml: no such file"):
+    with pytest.raises(InputError, match=r"missing\.toml: no such file"):
         load_config(tmp_path / "missing.toml")
 
 
