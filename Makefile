@@ -23,7 +23,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 test-slow: $(STAMP)
-	$(PY) -m pytest -m slow; rc=$$?; [ $$rc -eq 5 ] && exit 0 || exit $$rc
+	$(PY) -m pytest -m slow
 
 # every benchmark but optim_warmup.py (minutes of training); each prints ratios against its own baseline
 bench: $(STAMP)

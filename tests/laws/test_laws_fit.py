@@ -266,13 +266,41 @@ def test_variant_relaxes_in_lr_area(low, area, c):
     np.testing.assert_allclose(got, (peak - low) * -np.expm1(-c * n * low), rtol=1e-9)
 
 
-def test_variant_area_exponent_weights_low_lr_steps():
-    """Sq = eta_max sum (eta / eta_max)^q: with q = 0.5 a step at a quarter of the peak counts as half a step."""
+@pytest.mark.parametrize(
+    ("q", "weight"),
+    [(0.5, 0.5), (1.0, 0.25), (2.0, 0.0625)],  # the weight of a step at a quarter of the peak: 0.25^q, by hand
+)
+def test_variant_area_exponent_weights_low_lr_steps(q, weight):
+    """Sq = eta_max sum (eta / eta_max)^q: with q = 0.5 a step at a quarter of the peak counts as half a step,
+    with q = 1 (the MPL's S1) as a quarter, with q = 2 as a sixteenth. B = 0 isolates the area term
+    (L = 1 / Sq), so the expected values depend on q alone."""
     from lrlab.laws import QAreaExpLaw
 
     law = QAreaExpLaw()
     lr = np.array([1e-4, 4e-4, 1e-4, 1e-4])
-    theta = {"L0": 0.0, "A": 1.0, "alpha": 1.0, "B": 0.0, "C": 1.0, "gamma": 0.5, "q": 0.5}
+    theta = {"L0": 0.0, "A": 1.0, "alpha": 1.0, "B": 0.0, "C": 1.0, "q": q}
     got = law.predict(theta, lr, np.array([0, 1, 3]))
-    area = 4e-4 * np.cumsum([0.5, 1.0, 0.5, 0.5])
+    area = 4e-4 * np.cumsum([weight, 1.0, weight, weight])
     np.testing.assert_allclose(got, 1.0 / area[[0, 1, 3]], rtol=1e-12)
+
+
+def test_variant_default_gamma_is_fixed_and_ignores_a_theta_entry():
+    """gamma = 0 by default is an option, not a parameter: a "gamma" in theta changes nothing, while
+    QAreaExpLaw(gamma=None) reads it. One drop from 4e-4 to 1e-4 at step 2 and A = 0 leave the drop term alone:
+    L(s) = -(4e-4 - 1e-4) (1 - exp(-C eta^-gamma 1e-4 n)), n = s - 1 steps at the low LR, eta^-0.5 = 100."""
+    from lrlab.laws import QAreaExpLaw
+
+    lr = np.array([4e-4, 4e-4, 1e-4, 1e-4, 1e-4])
+    steps = np.array([2, 3, 4])
+    theta = {"L0": 0.0, "A": 0.0, "alpha": 1.0, "B": 1.0, "C": 10.0, "q": 0.5}
+    assert "gamma" not in {p.name for p in QAreaExpLaw().params}
+    assert "gamma" in {p.name for p in QAreaExpLaw(gamma=None).params}
+    n = steps - 1.0
+    for law, extra, rate in (
+        (QAreaExpLaw(), {}, 10.0),
+        (QAreaExpLaw(), {"gamma": 0.5}, 10.0),  # ignored
+        (QAreaExpLaw(gamma=None), {"gamma": 0.0}, 10.0),
+        (QAreaExpLaw(gamma=None), {"gamma": 0.5}, 10.0 * 100),
+    ):
+        got = law.predict(theta | extra, lr, steps)
+        np.testing.assert_allclose(got, -3e-4 * -np.expm1(-rate * 1e-4 * n), rtol=1e-9, err_msg=str(extra))

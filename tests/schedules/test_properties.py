@@ -1,4 +1,6 @@
-"""Hypothesis properties over random schedules: finite, non-negative, monotone phases, round trips, vectorization."""
+"""Hypothesis properties over random schedules: finite, non-negative, monotone phases, round trips, closed forms."""
+
+import math
 
 import numpy as np
 from hypothesis import given, settings
@@ -63,9 +65,78 @@ def test_cyclic_round_trip(s, cycles, gain):
     assert parse(str(c)) == c
 
 
-@settings(max_examples=80, deadline=None)
-@given(schedules(), st.lists(st.integers(0, 5_000), min_size=1, max_size=30))
-def test_vectorized_equals_scalar(s, steps):
-    vec = s(np.array(steps))
-    assert vec.tolist() == [s(t) for t in steps]
-    assert isinstance(s(steps[0]), float)
+def _warm(x: float, shape: str) -> float:
+    """Share of the peak reached at warmup progress x (from init = 0), in closed form."""
+    if shape == "linear":
+        return x
+    if shape == "cosine":
+        return (1 - math.cos(math.pi * x)) / 2
+    return 1 - math.sqrt(1 - x)  # 1-sqrt
+
+
+def _left(p: float, shape: str, power: float = 1.0) -> float:
+    """Share of peak - final still left after the elapsed fraction p of a decay, in closed form."""
+    if shape == "linear":
+        return 1 - p
+    if shape == "cosine":
+        return (1 + math.cos(math.pi * p)) / 2
+    if shape == "1-sqrt":
+        return 1 - math.sqrt(p)
+    return (1 - p) ** power  # poly
+
+
+@st.composite
+def schedules_with_reference(draw):
+    """A schedule and an independent plain-Python lr(t) built from the same drawn numbers, not from its fields."""
+    peak, warmup = draw(peaks), draw(warmups)
+    total = warmup + draw(st.integers(1, 2_000))
+    wshape, offset = draw(warmup_shapes), draw(st.sampled_from([0, 1]))
+    final = draw(st.floats(0.0, 1.0)) * peak
+    kind = draw(st.sampled_from(["constant", "cosine", "linear", "1-sqrt", "poly", "exp", "wsd"]))
+    common = dict(peak=peak, warmup=warmup, total=total, warmup_shape=wshape, warmup_offset=offset)
+    start, shape, power = warmup, kind, 1.0  # the decay runs from ``start`` to ``total``
+    if kind == "constant":
+        s = Constant(**common)
+    elif kind == "exp":
+        final = max(final, peak * 1e-3)
+        s = Exponential(**common, final=final)
+    elif kind == "wsd":
+        decay_steps = draw(st.integers(1, total - warmup))
+        shape = draw(st.sampled_from(["linear", "cosine", "1-sqrt", "poly"]))
+        power = draw(st.floats(0.5, 3.0)) if shape == "poly" else 1.0
+        start = total - decay_steps
+        s = WSD(**common, decay_steps=decay_steps, shape=shape, final=final, power=power)
+    else:
+        if kind == "poly":
+            power = draw(st.floats(0.5, 3.0))
+        cls = {"cosine": Cosine, "linear": Linear, "1-sqrt": OneMinusSqrt, "poly": Polynomial}[kind]
+        s = cls(**common, final=final, **({"power": power} if kind == "poly" else {}))
+
+    def reference(t: int) -> float:
+        if t < warmup:
+            return peak * _warm((t + offset) / warmup, wshape)
+        if kind == "constant":
+            return peak
+        p = min(max((t - start) / (total - start), 0.0), 1.0)  # elapsed share of the decay
+        if kind == "exp":
+            return peak * (final / peak) ** p
+        return final + (peak - final) * _left(p, shape, power)
+
+    return s, reference
+
+
+@settings(max_examples=150, deadline=None)
+@given(schedules_with_reference(), st.lists(st.integers(0, 5_000), max_size=20))
+def test_every_family_matches_its_closed_form(pair, extra):
+    """Against cos/sqrt/pow formulas evaluated step by step, on the whole run, past its end and at random steps,
+    through both the array and the scalar call. Tolerance as in test_crosscheck: the closed forms cancel near
+    the end of a decay (1 + cos, 1 - sqrt), which costs ~1e-16 x peak absolute."""
+    s, reference = pair
+    steps = [*range(s.total + 50), *extra]
+    got = s(np.array(steps))
+    for t, value in zip(steps, got.tolist(), strict=True):
+        assert math.isclose(value, reference(t), rel_tol=1e-12, abs_tol=1e-15 * s.peak), t
+    for t in {0, max(s.warmup - 1, 0), s.warmup, s.total - 1, s.total, *extra[:3]}:
+        scalar = s(t)
+        assert isinstance(scalar, float)
+        assert math.isclose(scalar, reference(t), rel_tol=1e-12, abs_tol=1e-15 * s.peak), t

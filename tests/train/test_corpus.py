@@ -1,22 +1,61 @@
-"""Data sources: the stable path-hash split, the stdlib corpus and its cache, text files and folders, .bin."""
+"""Data sources: the path-hash split (pinned), the stdlib corpus and its cache, text files and folders, .bin."""
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from lrlab.errors import InputError
 from lrlab.train.corpus import BIN_VOCAB, DOC_SEPARATOR, folder_files, is_validation, load_data, stdlib_files
 
+# Golden values, computed once (lrlab-bytes-v1) and hard-coded: they pin the on-disk format. Which files are
+# validation, and the bytes a corpus caches, decide every cache and every train/val split already made; a change
+# that moves any of them invalidates them all, so it must be deliberate (and bump _CACHE_FORMAT), never a refactor.
+SPLIT_BRACKETS = {  # path -> (fraction at which it is still train, fraction at which it is validation)
+    "json/__init__.py": (0.5415, 0.5420),
+    "asyncio/tasks.py": (0.1460, 0.1465),
+    "données/é.txt": (0.3700, 0.3705),  # UTF-8 encoded before hashing
+    "os.py": (0.8505, 0.8510),
+}
+VAL_MODULES_AT_5_PERCENT = [5, 26, 32, 35, 67, 79, 85, 104, 120, 131, 133, 137, 139, 174, 187, 188]
 
-@given(st.text(min_size=1, max_size=60), st.floats(0.0, 1.0))
-def test_split_is_a_pure_function_of_the_path(path, fraction):
-    digest = hashlib.sha256(path.encode()).digest()[:8]
-    assert is_validation(path, fraction) == (int.from_bytes(digest, "big") / 2**64 < fraction)  # reference
+
+@pytest.mark.parametrize(("path", "bracket"), SPLIT_BRACKETS.items())
+def test_split_of_fixed_paths_is_pinned(path, bracket):
+    lo, hi = bracket
+    assert not is_validation(path, lo) and is_validation(path, hi)
+    assert not is_validation(path, 0.0) and is_validation(path, 1.0)
+
+
+def test_split_of_a_numbered_series_is_pinned():
+    assert [i for i in range(200) if is_validation(f"pkg/module_{i}.py", 0.05)] == VAL_MODULES_AT_5_PERCENT
+
+
+def test_tiny_folder_corpus_is_pinned(tmp_path, monkeypatch):
+    monkeypatch.setenv("LRLAB_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "tiny"
+    texts = {
+        "a.txt": "alpha\n",
+        "b/c.txt": "gamma gamma\n",
+        "d.md": "delta",
+        "e.txt": "epsilon epsilon epsilon",
+        "f/g/h.txt": "eta",
+        ".hidden": "never",
+    }
+    for rel, text in texts.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    data = load_data(str(root), val_fraction=0.5)
+    assert (len(data.train), len(data.val), data.vocab_size, data.train.dtype) == (30, 29, 256, np.uint16)
+    assert bytes(np.asarray(data.train, dtype=np.uint8)) == b"epsilon epsilon epsilon\n\neta\n\n"
+    assert bytes(np.asarray(data.val, dtype=np.uint8)) == b"alpha\n\n\ngamma gamma\n\n\ndelta\n\n"
+    (cache,) = (tmp_path / "cache").iterdir()
+    assert cache.name.startswith("folder-tiny-")
+    raw = (cache / "train.bin").read_bytes()  # uint16 per byte token, little-endian as numpy writes it here
+    assert len(raw) == 60 and raw[:8] == b"e\x00p\x00s\x00i\x00"
+    everything = load_data(str(root), val_fraction=0.05)  # none of these five paths is validation at 5%
+    assert (len(everything.train), len(everything.val)) == (59, 0)
+    assert bytes(np.asarray(everything.train[:13], dtype=np.uint8)) == b"alpha\n\n\ngamma"
 
 
 def test_split_fraction_and_monotonicity():

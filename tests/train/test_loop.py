@@ -156,13 +156,34 @@ def test_token_budget_sets_the_steps(fast_config):
     assert Trainer(cfg).total_steps == 3 and cfg.tokens_per_step == 128
 
 
-def test_weight_decay_groups(fast_config):
-    opt = Trainer(fast_config("decay_embeddings=false", "model.bias=true")).optimizer
-    decayed = {id(p) for g in opt.param_groups if g["weight_decay"] > 0 for p in g["params"]}
-    model_params = dict(Trainer(fast_config()).model.named_parameters())
-    assert all(p.ndim >= 2 for g in opt.param_groups if g["weight_decay"] > 0 for p in g["params"])
-    assert len(decayed) == 4 * 2  # c_attn, attn c_proj, c_fc, mlp c_proj per layer; no embeddings
-    assert any(n.startswith("wte") for n in model_params)
+@pytest.mark.parametrize("decay_embeddings", [False, True])
+def test_weight_decay_groups(fast_config, decay_embeddings):
+    """Matrices always decay, the embeddings only with decay_embeddings, biases and norm gains never; checked on
+    the built optimizer's groups against the model's own tensors, by identity."""
+    flag = str(decay_embeddings).lower()
+    trainer = Trainer(fast_config(f"decay_embeddings={flag}", "model.bias=true", "model.qk_norm=true"))
+    model = trainer.model
+    decay_of = {}  # id(tensor) -> weight decay of the one group that holds it
+    for g in trainer.optimizer.param_groups:
+        for p in g["params"]:
+            assert id(p) not in decay_of, "a tensor in two groups"
+            decay_of[id(p)] = g["weight_decay"]
+    assert set(decay_of) == {id(p) for p in model.parameters()}  # every parameter optimized, once
+    assert model.lm_head.weight is model.wte.weight  # tied: one tensor, one decision
+    embeddings = [model.wte.weight, model.wpe.weight]
+    matrices = [m.weight for b in model.blocks for m in (b.attn.c_attn, b.attn.c_proj, b.mlp.c_fc, b.mlp.c_proj)]
+    gains_and_biases = [
+        t
+        for m in model.modules()
+        if isinstance(m, (torch.nn.LayerNorm, torch.nn.Linear)) and m is not model.lm_head
+        for t in ((m.bias,) if isinstance(m, torch.nn.Linear) else (m.weight, m.bias))
+    ]
+    assert len(matrices) == 4 * 2 and len(gains_and_biases) == 4 * 2 + (4 * 2 + 1) * 2  # 2 layers, qk-norm on
+    wd = trainer.cfg.weight_decay
+    assert wd > 0
+    assert [decay_of[id(p)] for p in matrices] == [wd] * len(matrices)
+    assert [decay_of[id(p)] for p in embeddings] == [wd if decay_embeddings else 0.0] * 2
+    assert [decay_of[id(p)] for p in gains_and_biases] == [0.0] * len(gains_and_biases)
 
 
 @pytest.mark.parametrize("name", ["torch-adamw", "adamw", "giadamw", "lion", "liona", "lionar"])

@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 
 from lrlab.train.model import GPT, PRESETS, GPTConfig, preset_config
 
-transformers = pytest.importorskip("transformers")
-
 
 def _gpt2_with_our_weights(model: GPT) -> torch.nn.Module:
     """A transformers GPT2LMHeadModel carrying ``model``'s weights (GPT-2's Conv1D stores W transposed)."""
+    import transformers  # a dev dependency: missing, this test fails rather than skips
+
     c = model.cfg
     hf_cfg = transformers.GPT2Config(
         vocab_size=c.vocab_size,
