@@ -1,4 +1,5 @@
-"""Writing user-named files safely: check an output path before the work, then write it atomically.
+"""Reading and writing user-named files safely: read text with one-line errors, check an output path before the
+work, then write it atomically.
 
 Every file lrlab writes where a user asked (a fit, a CSV, a plot, run records, checkpoints, the corpus cache)
 goes through :func:`atomic_write`: the bytes land in a temporary file beside the target, are flushed and fsynced,
@@ -15,11 +16,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import math
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from lrlab.errors import InputError
 
@@ -28,6 +30,35 @@ PLOT_FORMATS = (".png", ".svg", ".pdf")
 
 def _reason(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
+
+
+def read_text(path: str | Path, what: str, max_bytes: int) -> str:
+    """The UTF-8 text of the user's file ``path`` (``what`` names it in errors, e.g. "config"); a missing or
+    non-regular file, one over ``max_bytes``, an unreadable one or one that is not UTF-8 is an InputError."""
+    path = Path(path)
+    try:
+        if not path.is_file():
+            raise InputError(f"{what} {path}: {'no such file' if not path.exists() else 'not a regular file'}")
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise InputError(f"{what} {path}: {size:,} bytes is more than a {what} file holds ({max_bytes:,})")
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{what} {path}: cannot read ({_reason(exc)})") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{what} {path}: not UTF-8 text") from None
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` with every NaN and infinity (which JSON cannot hold) replaced by None, in nested dicts and lists
+    too; pass the result to ``json.dumps(..., allow_nan=False)`` for strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    return value
 
 
 def check_output(path: str | Path, param: str, suffixes: tuple[str, ...] | None = None) -> Path:

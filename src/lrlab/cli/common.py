@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import sys
 from collections.abc import Iterator
 from typing import Any, NoReturn
@@ -15,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from lrlab.errors import InputError
+from lrlab.files import json_ready
 from lrlab.schedules.base import MAX_STEP
 
 console = Console()
@@ -54,20 +54,10 @@ def flags(**names: str) -> Iterator[None]:
         raise
 
 
-def _finite(obj: Any) -> Any:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_finite(v) for v in obj]
-    return obj
-
-
 def print_json(obj: Any) -> None:
     """Write ``obj`` as strict JSON to stdout (no rich markup, so it can be piped into ``jq``); NaN and
     infinities, which JSON cannot hold, are written as null."""
-    sys.stdout.write(json.dumps(_finite(obj), allow_nan=False) + "\n")
+    sys.stdout.write(json.dumps(json_ready(obj), allow_nan=False) + "\n")
 
 
 def parse_int_list(text: str, flag: str) -> list[int]:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from lrlab.errors import InputError, clip
-from lrlab.files import write_text
+from lrlab.files import json_ready, read_text, write_text
 from lrlab.laws.fitting import Fit
 from lrlab.laws.registry import make_law
 
@@ -47,7 +47,7 @@ def fit_to_dict(f: Fit) -> dict:
 
 def save_fit(f: Fit, path: str | Path) -> None:
     """Write ``f`` as JSON to ``path`` atomically (the file is replaced whole, or not at all)."""
-    write_text(path, json.dumps(fit_to_dict(f), indent=2, allow_nan=False, default=_plain) + "\n")
+    write_text(path, json.dumps(json_ready(fit_to_dict(f)), indent=2, allow_nan=False, default=_plain) + "\n")
 
 
 def _plain(value):
@@ -121,16 +121,9 @@ def _finite(value, key: str) -> float:
 def load_fit(path: str | Path) -> Fit:
     """Read a fit saved by :func:`save_fit` (plain JSON: nothing is unpickled or evaluated)."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"cannot read fit file {path}: {'no such file' if not path.exists() else 'not a file'}")
-    if path.stat().st_size > MAX_FIT_BYTES:
-        raise InputError(f"{path}: {path.stat().st_size:,} bytes is too large for a fit file")
+    text = read_text(path, "fit", MAX_FIT_BYTES)
     try:
-        d = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"cannot read fit file {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not UTF-8 text (expected an lrlab fit, JSON)") from None
+        d = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}:{exc.lineno}: not JSON ({exc.msg})") from None
     except RecursionError:

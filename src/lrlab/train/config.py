@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lrlab.errors import InputError, clip
+from lrlab.files import read_text
 from lrlab.schedules.base import MAX_DENSE_STEPS
 from lrlab.train.budget import MAX_SEQ_LEN
 from lrlab.train.model import PRESETS, GPTConfig, preset_config
@@ -223,17 +224,9 @@ def parse_override(text: str) -> tuple[str, Any]:
 def _read_toml(path: Path) -> dict[str, Any]:
     """A TOML config file as a table; anything else (missing, a folder, binary, UTF-16, too large, invalid) is a
     one-line :class:`InputError`."""
+    text = read_text(path, "config", MAX_CONFIG_BYTES)
     try:
-        if not path.is_file():
-            raise InputError(f"config {path}: {'no such file' if not path.exists() else 'not a regular file'}")
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise InputError(f"config {path}: {path.stat().st_size:,} bytes is too large for a config file")
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except OSError as exc:
-        raise InputError(f"config {path}: cannot read ({exc.strerror or type(exc).__name__})") from None
-    except UnicodeDecodeError:
-        raise InputError(f"config {path}: not UTF-8 text (expected TOML)") from None
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"config {path}: invalid TOML: {clip(exc, 160)}") from None
     except RecursionError:

@@ -8,11 +8,10 @@ store adds an SQLite sink with the same three methods.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any, Protocol
 
-from lrlab.files import make_dirs, write_text
+from lrlab.files import json_ready, make_dirs, write_text
 
 
 class MetricsSink(Protocol):
@@ -56,17 +55,6 @@ class MemorySink:
         self.result = result
 
 
-def _finite_or_none(value: Any) -> Any:
-    """JSON has no NaN or infinity: a diverged loss is written as null (in nested dicts and lists too)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite_or_none(v) for v in value]
-    return value
-
-
 def _step_of(line: str) -> int | None:
     try:
         return int(json.loads(line)["step"])
@@ -76,7 +64,7 @@ def _step_of(line: str) -> int | None:
 
 def write_json_atomic(path: Path, obj: Any) -> None:
     """``obj`` as indented strict JSON (non-finite numbers as null), replacing ``path`` atomically."""
-    write_text(path, json.dumps(_finite_or_none(obj), indent=2, allow_nan=False))
+    write_text(path, json.dumps(json_ready(obj), indent=2, allow_nan=False))
 
 
 class JsonlSink:
@@ -106,7 +94,7 @@ class JsonlSink:
         write_json_atomic(self.run_path, {"status": "running", "steps_done": start_step, **meta})
 
     def log(self, row: dict[str, Any]) -> None:
-        self._file.write(json.dumps({k: _finite_or_none(v) for k, v in row.items()}, allow_nan=False) + "\n")
+        self._file.write(json.dumps(json_ready(row), allow_nan=False) + "\n")  # a diverged loss is null
 
     def close(self, result: dict[str, Any]) -> None:
         if self._file is not None:
