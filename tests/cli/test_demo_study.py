@@ -1,39 +1,51 @@
-"""The demo's training parts on a few steps: files, and the warmup finding they exist to show."""
+"""The demo's training parts: files, the warmup finding, and the law study's claims in the README."""
 
 import csv
+import json
 
+import pytest
 from typer.testing import CliRunner
 
 from lrlab.cli import app
+from lrlab.report.law_study import BASELINE
 
 
-def test_warmup_and_law_parts(tmp_path, monkeypatch):
+def _demo(tmp_path, monkeypatch, *args):
     monkeypatch.setenv("LRLAB_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "demo"
-    result = CliRunner().invoke(app, ["demo", "--parts", "warmup,laws", "--train-steps", "90", "--out", str(out)])
+    result = CliRunner().invoke(app, ["demo", *args, "--out", str(out)])
     assert result.exit_code == 0, result.output
+    return out
+
+
+def test_warmup_part_shows_what_warmup_is_for(tmp_path, monkeypatch):
+    out = _demo(tmp_path, monkeypatch, "--parts", "warmup", "--train-steps", "40")
     warm = {r["run"]: r for r in csv.DictReader(open(out / "warmup.csv"))}
-    assert set(warm) == {"AdamW, 9-step warmup", "AdamW, no warmup", "GI-AdamW, no warmup"}  # warmup: 10% of 90
-    # the point of warmup: without it AdamW's first update is larger relative to the weights; Adam's first
-    # step is sign-like, so it scales with lr(0) = peak / 9 here
-    assert float(warm["AdamW, no warmup"]["first_update_rel"]) > 3 * float(
-        warm["AdamW, 9-step warmup"]["first_update_rel"]
-    )
-    # GI-Adam's second moment starts at g0^2, which keeps its first update small without any warmup
-    assert float(warm["GI-AdamW, no warmup"]["first_update_rel"]) < 0.2 * float(
-        warm["AdamW, no warmup"]["first_update_rel"]
-    )
-    laws = list(csv.DictReader(open(out / "laws.csv")))
-    assert [r["law"] for r in laws] == ["momentum", "mpl", "mpl-qexp"]
-    # Measured with this configuration (laws runs of 120 steps, seed 0; `lrlab demo --parts warmup,laws
-    # --train-steps 90`): held-out PredE momentum 0.40%, mpl 0.31%, mpl-qexp 0.30%, final loss 2.7656 predicted
-    # as 2.7845, 2.7623, 2.7524 (errors 0.68%, 0.12%, 0.48%). A "law" that predicts a constant (the mean of the two
-    # fitted curves, 2.850) scores PredE 1.60% and final error 3.05%: both bounds fail it. At this length the WSD
-    # run barely departs from the constant one (final 2.7656 vs 2.7659), so the bounds tell a fit from no fit,
-    # not one schedule from another. At --train-steps 45 (60-step runs) every law scored 2.3-2.9% and the constant
-    # 3.4%, too close to bound; at the default 300 (400-step runs) 0.94%, 0.66%, 0.64% against 4.7%.
-    for r in laws:
-        assert 0 <= float(r["heldout_prede"]) < 0.01, r
-        assert abs(float(r["final_pred"]) / float(r["final_loss"]) - 1) < 0.015, r
-    for name in ("warmup.png", "laws.png"):
-        assert (out / name).read_bytes()[:4] == b"\x89PNG"
+    assert set(warm) == {"AdamW, 4-step warmup", "AdamW, no warmup", "GI-AdamW, no warmup"}  # warmup: 10% of 40
+    first = {name: float(r["first_update_rel"]) for name, r in warm.items()}
+    # without warmup AdamW's first update is larger relative to the weights; Adam's first step is sign-like, so it
+    # scales with lr(0) = peak / 4 here (measured 0.577 against 0.144)
+    assert first["AdamW, no warmup"] > 3 * first["AdamW, 4-step warmup"]
+    # GI-Adam's second moment starts at g0^2, which keeps its first update small without any warmup (0.018)
+    assert first["GI-AdamW, no warmup"] < 0.2 * first["AdamW, no warmup"]
+    env = json.loads((out / "environment.json").read_text())
+    assert env["threads"] == 1 and env["device"] == "cpu" and len(env["fingerprint"]) == 16
+    assert (out / "warmup.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_law_part_at_the_readme_configuration(tmp_path, monkeypatch):
+    """The README's claims, at its configuration (400-step runs, seed 0, 1 thread). Measured here: held-out PredE
+    momentum 0.97%, mpl 0.74%, mpl-qexp 0.83%; on the decay phase mpl 0.69% against 2.06% for the no-law baseline
+    (the constant run's curve), final-loss error 1.64% against 2.34%. With 2 threads or seed 1 every law stayed
+    under 1.2% held-out PredE and mpl beat the baseline on the decay phase (1.00% vs 1.93%, 0.71% vs 0.96%); the
+    momentum law and mpl-qexp did not at seed 1."""
+    out = _demo(tmp_path, monkeypatch, "--parts", "laws")
+    rows = {r["law"]: {k: float(v) for k, v in r.items() if k != "law"} for r in csv.DictReader(open(out / "laws.csv"))}
+    assert list(rows) == ["momentum", "mpl", "mpl-qexp", BASELINE]
+    base = rows[BASELINE]
+    for law in ("momentum", "mpl", "mpl-qexp"):
+        assert rows[law]["heldout_prede"] < 0.015, law
+    assert rows["mpl"]["decay_prede"] < 0.5 * base["decay_prede"]
+    assert rows["mpl"]["final_error"] < base["final_error"]
+    assert (out / "laws.png").read_bytes()[:4] == b"\x89PNG"

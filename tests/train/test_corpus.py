@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -71,6 +73,11 @@ def test_stdlib_corpus_is_the_stdlib_split_by_path_and_cached(tmp_path, monkeypa
     rels = [rel for rel, _ in files]
     assert rels == sorted(rels) and "json/__init__.py" in rels
     assert not any(r.startswith("site-packages/") for r in rels)
+    # the build-generated sysconfig data holds the install prefix: the same Python elsewhere is the same corpus
+    import sysconfig
+
+    generated = list(Path(sysconfig.get_paths()["stdlib"]).glob("_sysconfigdata*.py"))
+    assert generated and not any(Path(r).name.startswith("_sysconfigdata") for r in rels)
     data = load_data("stdlib")
     sizes = {"train": 0, "val": 0}
     for rel, path in files:
@@ -134,3 +141,13 @@ def test_bad_sources_are_input_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no files"):
         load_data(str(tmp_path / "empty"))
+
+
+def test_fingerprint_names_the_tokens_not_the_files(tmp_path):
+    """Equal tokens give equal fingerprints wherever they come from; one byte more or less gives another."""
+    (tmp_path / "a.txt").write_bytes(b"hello world " * 100)
+    (tmp_path / "b.txt").write_bytes(b"hello world " * 100)
+    (tmp_path / "c.txt").write_bytes(b"hello world " * 100 + b"!")
+    a, b, c = (load_data(str(tmp_path / n)) for n in ("a.txt", "b.txt", "c.txt"))
+    assert a.fingerprint() == b.fingerprint() != c.fingerprint()
+    assert len(a.fingerprint()) == 16 and int(a.fingerprint(), 16) >= 0

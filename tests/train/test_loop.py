@@ -14,6 +14,7 @@ import lrlab.train.loop
 from lrlab.errors import InputError
 from lrlab.train import Callback, Trainer, train
 from lrlab.train.checkpoint import list_checkpoints
+from lrlab.train.corpus import load_data
 
 
 def losses(rows: list[dict]) -> list[float]:
@@ -42,6 +43,22 @@ def test_rows_follow_the_step_convention(tmp_path, fast_config, read_metrics):
     assert run["status"] == "done" and run["steps_done"] == 7
     assert run["config"]["steps"] == 7 and run["meta"]["torch_version"] == torch.__version__
     assert len(run["meta"]["code_version"]) == 12
+    # what the numbers depend on beyond the config: threads, CPU kernel path, the data's fingerprint
+    meta = run["meta"]
+    assert meta["threads"] == torch.get_num_threads() and meta["cpu_capability"]
+    assert meta["data_fingerprint"] == load_data(cfg.data).fingerprint()
+
+
+def test_threads_apply_for_the_run_only(tmp_path, fast_config):
+    """config.threads sets torch's thread count while the run trains, and the caller's count comes back."""
+    before = torch.get_num_threads()
+    seen = []
+    probe = type("Probe", (), {"after_step": lambda self, ctx: seen.append(torch.get_num_threads())})()
+    other = 2 if before == 1 else 1
+    Trainer(fast_config("steps=2", f"threads={other}"), callbacks=[probe]).run()
+    assert seen == [other, other] and torch.get_num_threads() == before
+    run = train(fast_config("steps=1", f"threads={other}"), tmp_path)
+    assert run.status == "done" and json.loads((tmp_path / "run.json").read_text())["meta"]["threads"] == other
 
 
 def test_resume_reproduces_the_uninterrupted_run_exactly(tmp_path, fast_config, read_metrics):

@@ -63,6 +63,11 @@ def demo(
         _warmup(out, train_steps, peak)
     if "laws" in chosen:
         _laws(out, train_steps * 4 // 3, peak)
+    if "warmup" in chosen or "laws" in chosen:
+        from lrlab.report.study_runs import write_environment
+
+        env = write_environment(out)
+        say(f"the runs used 1 torch thread on the CPU; {env} records the torch build, CPU path and corpus")
 
 
 def _print_table(title: str, columns: list[str], rows: list[list[str]], files: list[Path]) -> None:
@@ -117,15 +122,16 @@ def _laws(out: Path, steps: int, peak: float) -> None:
     rows = law_study(out, steps=steps, peak=peak)
     _print_table(
         "Predicting a held-out WSD run from a constant and a cosine run",
-        ["law", "fit PredE", "held-out PredE", "held-out WorstE", "final loss: observed", "predicted"],
+        ["law", "fit PredE", "held-out PredE", "decay PredE", "final loss: observed", "predicted", "error"],
         [
             [
                 r["law"],
-                f"{r['fit_prede']:.2%}",
+                "-" if r["fit_prede"] != r["fit_prede"] else f"{r['fit_prede']:.2%}",
                 f"{r['heldout_prede']:.2%}",
-                f"{r['heldout_worste']:.2%}",
+                f"{r['decay_prede']:.2%}",
                 f"{r['final_loss']:.4f}",
                 f"{r['final_pred']:.4f}",
+                f"{r['final_error']:.2%}",
             ]
             for r in rows
         ],

@@ -86,7 +86,7 @@ class TrainConfig:
     probe_every: int = 10  # probe cadence in optimizer steps
     device: str = "auto"  # "auto" (cuda when available), "cpu", "cuda", "cuda:1", ...
     precision: str = "fp32"  # "fp32" or "bf16" (autocast; for GPUs)
-    threads: int = 0  # CPU threads for torch (torch.set_num_threads); 0 keeps torch's default
+    threads: int = 0  # CPU threads for torch during the run (torch.set_num_threads); 0 keeps torch's default
 
     @property
     def tokens_per_step(self) -> int:

@@ -33,6 +33,7 @@ DOC_SEPARATOR = b"\n\n"
 BIN_VOCAB = 50304  # GPT-2's 50257 tokens padded to a multiple of 64: nanoGPT's default for .bin files
 _CACHE_FORMAT = "lrlab-bytes-v1"
 MAX_TEXT_BYTES = 1 << 30  # byte corpora are held in memory while they are split and cached
+FINGERPRINT_TOKENS = 1 << 28  # hashing more than 512 MB of tokens for every run's metadata is not worth it
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,17 @@ class TokenData:
     val: np.ndarray
     vocab_size: int  # the model vocabulary to use unless the config sets one: 256 for bytes
     source: str
+
+    def fingerprint(self) -> str:
+        """sha256 (first 16 hex digits) of the train and validation tokens, which decide every batch: the same
+        fingerprint means the same data on any machine. Corpora over 2**28 tokens give their sizes only."""
+        if len(self.train) + len(self.val) > FINGERPRINT_TOKENS:
+            return f"tokens:{len(self.train)}+{len(self.val)}"
+        h = hashlib.sha256()
+        for part in (self.train, self.val):
+            h.update(len(part).to_bytes(8, "little"))
+            h.update(np.ascontiguousarray(part, dtype="<u2").tobytes())
+        return h.hexdigest()[:16]
 
 
 def cache_dir() -> Path:
@@ -54,12 +66,16 @@ def is_validation(relpath: str, val_fraction: float) -> bool:
 
 
 def stdlib_files() -> list[tuple[str, Path]]:
-    """``(relative posix path, path)`` of every standard-library ``.py`` file, sorted by relative path."""
+    """``(relative posix path, path)`` of every standard-library ``.py`` file, sorted by relative path.
+
+    Left out: ``site-packages``/``dist-packages`` and the build-generated ``_sysconfigdata*.py``, which holds the
+    install prefix (the same Python installed under another home folder would otherwise be another corpus)."""
     root = Path(sysconfig.get_paths()["stdlib"])
     files = []
     for path in root.rglob("*.py"):
         rel = path.relative_to(root).as_posix()
-        if not rel.startswith(("site-packages/", "dist-packages/")) and path.is_file():
+        generated = path.name.startswith("_sysconfigdata")
+        if not rel.startswith(("site-packages/", "dist-packages/")) and not generated and path.is_file():
             files.append((rel, path))
     return sorted(files)
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
-import platform
 import signal
 import time
 import traceback
@@ -49,6 +48,7 @@ from lrlab.train.callbacks import Hooks, StepContext, resolve_probes
 from lrlab.train.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
 from lrlab.train.config import TrainConfig
 from lrlab.train.corpus import TokenData, load_data
+from lrlab.train.environment import numerics
 from lrlab.train.metrics import JsonlSink, MetricsSink, NullSink
 from lrlab.train.model import GPT
 from lrlab.train.progress import StepProgress
@@ -171,8 +171,6 @@ class Trainer:
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.ckpt_dir = self.out_dir / "checkpoints" if self.out_dir is not None else None
         self._check_out_dir(resume, overwrite)
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
         self.dist = ddp.setup(cfg.device)
         d = self.dist
         if cfg.batch_size % (d.world_size * cfg.grad_accum):
@@ -298,14 +296,14 @@ class Trainer:
             "meta": {
                 "lrlab_version": __version__,
                 "code_version": code_version(),
-                "torch_version": torch.__version__,
-                "python_version": platform.python_version(),
+                **numerics(),
                 "device": str(self.dist.device),
                 "world_size": self.dist.world_size,
                 "n_params": self.model.num_params(),
                 "tokens_per_step": cfg.tokens_per_step,
                 "total_steps": self.total_steps,
                 "data": self.data.source,
+                "data_fingerprint": self.data.fingerprint(),
                 "train_tokens": len(self.data.train),
                 "val_tokens": len(self.data.val),
             },
@@ -392,6 +390,16 @@ class Trainer:
     # --- the run -----------------------------------------------------------------------------------------------
 
     def run(self) -> RunResult:
+        """Train to ``total_steps`` (see the module doc); ``cfg.threads`` applies for the run's duration."""
+        before = torch.get_num_threads()
+        if self.cfg.threads:
+            torch.set_num_threads(self.cfg.threads)
+        try:
+            return self._run()
+        finally:
+            torch.set_num_threads(before)
+
+    def _run(self) -> RunResult:
         cfg = self.cfg
         if len(self.data.val) < cfg.seq_len + 2:
             raise InputError(f"data {clip(cfg.data)!r}: the validation split is shorter than seq_len + 2 tokens")
