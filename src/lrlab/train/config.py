@@ -262,3 +262,8 @@ def load_config(
             raise InputError(exc.message, "overrides") from None
     cfg.validate()
     return cfg
+
+
+def config_from_dict(table: dict[str, Any]) -> TrainConfig:
+    """The config that :meth:`TrainConfig.to_dict` gave (as a run store keeps it), validated again."""
+    return load_config(None, (), table)

@@ -38,6 +38,25 @@ class NullSink:
         pass
 
 
+class TeeSink:
+    """Sends every record to several sinks (e.g. ``metrics.jsonl`` and the run store), in order."""
+
+    def __init__(self, sinks: list[MetricsSink]) -> None:
+        self.sinks = list(sinks)
+
+    def open(self, meta: dict[str, Any], start_step: int) -> None:
+        for sink in self.sinks:
+            sink.open(meta, start_step)
+
+    def log(self, row: dict[str, Any]) -> None:
+        for sink in self.sinks:
+            sink.log(row)
+
+    def close(self, result: dict[str, Any]) -> None:
+        for sink in self.sinks:
+            sink.close(result)
+
+
 class MemorySink:
     """Keeps the rows in memory (``rows``, ``result``): for studies and tests that read a run back without files."""
 

@@ -1,0 +1,60 @@
+"""A trainer metrics sink that writes a run's records into the run store, in batched transactions.
+
+Rows are buffered and written every ``flush_rows`` rows or ``flush_seconds`` seconds, whichever comes first, and
+at the end: one transaction a batch, never a commit per row. A crash loses at most the unflushed rows of the
+steps after the last flush; a resumed run drops its rows from the resume step on and logs them again, so the
+store never holds a step twice.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from lrlab.store.db import Store
+
+FLUSH_ROWS = 500
+FLUSH_SECONDS = 2.0
+
+
+class StoreSink:
+    """Records of one run (``run_id``) into a store: ``open`` marks it running, ``log`` buffers rows, ``close``
+    flushes them and records the outcome (status, final metrics, error)."""
+
+    def __init__(
+        self, store: Store | str | Path, run_id: int, flush_rows: int = FLUSH_ROWS, flush_seconds: float = FLUSH_SECONDS
+    ) -> None:
+        self.store = store if isinstance(store, Store) else Store(store)
+        self.run_id = run_id
+        self.flush_rows, self.flush_seconds = flush_rows, flush_seconds
+        self._rows: list[dict[str, Any]] = []
+        self._last = time.monotonic()
+
+    def open(self, meta: dict[str, Any], start_step: int) -> None:
+        self._rows = []
+        self.store.truncate(self.run_id, start_step)
+        self.store.claim(self.run_id, meta.get("meta", meta))
+
+    def log(self, row: dict[str, Any]) -> None:
+        self._rows.append(dict(row))
+        if len(self._rows) >= self.flush_rows or time.monotonic() - self._last >= self.flush_seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        self.store.log_metrics(self.run_id, self._rows)
+        self._rows = []
+        self._last = time.monotonic()
+
+    def close(self, result: dict[str, Any]) -> None:
+        self.flush()
+        record_outcome(self.store, self.run_id, result)
+
+
+def record_outcome(store: Store, run_id: int, result: dict[str, Any]) -> None:
+    """A trainer's closing record (status, steps done, final losses, error and traceback) as the run's outcome."""
+    final = {k: v for k, v in result.items() if k not in ("status", "error", "traceback")}
+    error = result.get("error")
+    if result.get("traceback"):
+        error = f"{error}\n{result['traceback']}"
+    store.finish_run(run_id, result.get("status", "failed"), final, error)
