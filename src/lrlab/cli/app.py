@@ -10,7 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from lrlab import __version__
-from lrlab.cli import demo, find_lr, laws, schedule, train
+from lrlab.cli import demo, find_lr, laws, runs, schedule, sweep, train
 from lrlab.cli.common import err_console, fail
 from lrlab.errors import InputError
 
@@ -82,6 +82,8 @@ schedule.register(app)
 laws.register(app)
 train.register(app)
 find_lr.register(app)
+sweep.register(app)
+runs.register(app)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ import typer
 
 from lrlab.cli.common import fail, flags, say
 from lrlab.errors import InputError
+from lrlab.files import check_output
 
 # config keys set by a flag of `lrlab train` / `lrlab find-lr` -> that flag (their errors name it)
 TRAIN_FLAGS = {
@@ -47,6 +48,10 @@ def train_command(
         bool, typer.Option(help="Replace an earlier run in --out (by default such a folder is refused).")
     ] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    store: Annotated[
+        Path | None, typer.Option(help="Also record the run in this run store (SQLite), found by its config.")
+    ] = None,
+    study: Annotated[str, typer.Option(help="The store's study the run belongs to.")] = "train",
 ) -> None:
     """Train a small GPT; a diverged run is a result (exit 0, status diverged in run.json).
 
@@ -59,6 +64,8 @@ def train_command(
       lrlab train --preset tiny --steps 200 --probe updates,rrc,gns --probe-every 10 --set grad_accum=2
 
       lrlab train examples/tiny.toml --steps 600 --out runs/tiny --resume
+
+      lrlab train examples/tiny.toml --out runs/tiny2 --store runs.db --study my-runs
 
       torchrun --nproc_per_node=2 -m lrlab train examples/tiny.toml --out runs/ddp
     """
@@ -80,8 +87,9 @@ def train_command(
     try:
         with flags(**TRAIN_FLAGS):
             cfg = load_config(config, set_ or (), {k: v for k, v in given.items() if v is not None})
+        sink = _store_sink(store, study, cfg, out, resume, overwrite) if store is not None else None
         with flags(out_dir="--out", resume="--resume", overwrite="--overwrite"):
-            result = train(cfg, out_dir=out, resume=resume, progress=progress, overwrite=overwrite)
+            result = train(cfg, out_dir=out, resume=resume, progress=progress, overwrite=overwrite, sink=sink)
     except InputError as exc:
         fail(str(exc))
     except Exception as exc:  # a run that started and then failed: its status and traceback are in run.json
@@ -97,6 +105,26 @@ def train_command(
     if result.status == "interrupted":
         say(f"interrupted: checkpoint saved; continue with --resume --out {out}" if out else "interrupted")
         raise typer.Exit(code=130)
+
+
+def _store_sink(path: Path, study: str, cfg, out: Path | None, resume: bool, overwrite: bool):
+    """The sink that records the run in the store (beside metrics.jsonl when there is --out); None off rank 0."""
+    if os.environ.get("RANK", "0") != "0":
+        return None
+    from lrlab.store import Store, StoreSink
+    from lrlab.train.metrics import JsonlSink, TeeSink
+
+    with flags(store="--store", study="--study"):
+        db = Store(check_output(path, "--store"))
+        run_id = db.add_run(db.study(study), cfg.to_dict())
+    status = db.run(run_id)["status"]
+    if status != "pending" and not (resume or overwrite):
+        raise InputError(
+            f"--store {path}: study {study!r} already holds this config as run {run_id} ({status}); --resume continues"
+            " it (with its --out), --overwrite replaces its records"
+        )
+    sink = StoreSink(db, run_id)
+    return TeeSink([JsonlSink(out), sink]) if out is not None else sink
 
 
 def register(app: typer.Typer) -> None:

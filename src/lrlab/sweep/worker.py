@@ -1,0 +1,107 @@
+"""One sweep run in a worker: train a cell's config, resuming from its checkpoints when a previous attempt left
+some, and record it in the run store (locally) or hand its records back (Ray, where the driver writes).
+
+A local worker watches its parent: if the sweep driver dies (killed, or its terminal closed), the worker stops
+after the current step the way SIGTERM stops a run (checkpoint, status "interrupted"), so no orphan keeps
+training, and the next ``lrlab sweep`` of the study continues the run from that checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lrlab.errors import InputError
+from lrlab.store.db import Store
+from lrlab.store.sink import StoreSink
+from lrlab.train.checkpoint import list_checkpoints
+from lrlab.train.config import config_from_dict
+from lrlab.train.loop import Trainer
+from lrlab.train.metrics import MetricsSink
+
+
+@dataclass(frozen=True)
+class Task:
+    """What a worker needs to run one cell (plain data: it crosses process and machine boundaries)."""
+
+    run_id: int
+    config: dict[str, Any]
+    run_dir: str
+    threads: int
+
+
+class _ParentWatch:
+    """Stops the run like SIGTERM once the process that started this worker is gone."""
+
+    def __init__(self, parent: int) -> None:
+        self.parent = parent
+
+    def on_step_start(self, ctx: Any) -> None:
+        if os.getppid() != self.parent:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _train(task: Task, sink: MetricsSink, callbacks: list[Any]) -> str:
+    """Run the task's config into ``sink`` (resuming from the run folder's checkpoints); returns the status."""
+    cfg = config_from_dict(task.config)
+    cfg.threads = task.threads
+    folder = Path(task.run_dir)
+    resume = bool(list_checkpoints(folder / "checkpoints"))
+    trainer = Trainer(cfg, folder, resume=resume, overwrite=not resume, sink=sink, callbacks=callbacks)
+    return trainer.run().status
+
+
+def run_local(task: Task, store_path: str) -> None:
+    """A local worker process: train the task and write it to the store itself."""
+    # until the trainer installs its own handlers, Ctrl-C is the driver's to handle (it stops workers with SIGTERM)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = os.getppid()  # the forkserver, which exits when the driver does
+    store = Store(store_path)
+    try:
+        _train(task, StoreSink(store, task.run_id), [_ParentWatch(parent)])
+    except Exception as exc:  # recorded, and the sweep goes on; the trainer has recorded it if it had started
+        if store.run(task.run_id)["status"] in ("pending", "running"):
+            store.finish_run(task.run_id, "failed", error=_error(exc))
+    finally:
+        store.close()
+
+
+class _Collect:
+    """A sink that keeps the records for the driver, and reports progress to it (Ray)."""
+
+    def __init__(self, report: Any = None, run_id: int = 0) -> None:
+        self.meta: dict[str, Any] = {}
+        self.start = 0
+        self.rows: list[dict[str, Any]] = []
+        self.result: dict[str, Any] = {}
+        self.report, self.run_id = report, run_id
+
+    def open(self, meta: dict[str, Any], start_step: int) -> None:
+        self.meta, self.start = meta, start_step
+
+    def log(self, row: dict[str, Any]) -> None:
+        self.rows.append(dict(row))
+        if self.report is not None and len(self.rows) % 10 == 0:
+            self.report.update.remote(self.run_id, row["step"], row.get("train_loss"))
+
+    def close(self, result: dict[str, Any]) -> None:
+        self.result = dict(result)
+
+
+def run_collected(task: Task, report: Any = None) -> dict[str, Any]:
+    """A Ray task: train and return the records (meta, start step, rows, result) for the driver to write."""
+    sink = _Collect(report, task.run_id)
+    try:
+        _train(task, sink, [])
+    except Exception as exc:
+        if not sink.result:
+            sink.result = {"status": "failed", "steps_done": sink.start, "error": _error(exc)}
+    return {"meta": sink.meta, "start": sink.start, "rows": sink.rows, "result": sink.result}
+
+
+def _error(exc: BaseException) -> str:
+    text = str(exc) if isinstance(exc, InputError) else f"{type(exc).__name__}: {exc}"
+    return text.strip() or type(exc).__name__
