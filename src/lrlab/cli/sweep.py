@@ -45,7 +45,10 @@ def sweep_command(
     """
     from lrlab.store import Store
     from lrlab.sweep import execute, load_study, summarize
+    from lrlab.sweep.driver import check_options
 
+    with flags(executor="--executor", workers="--workers", gpus="--gpus"):
+        check_options(executor, workers, gpus)
     study = load_study(study_file)
     if dry_run:
         _print_cells(study)

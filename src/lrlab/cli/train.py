@@ -108,22 +108,27 @@ def train_command(
 
 
 def _store_sink(path: Path, study: str, cfg, out: Path | None, resume: bool, overwrite: bool):
-    """The sink that records the run in the store (beside metrics.jsonl when there is --out); None off rank 0."""
+    """The sink that records the run in the store (beside metrics.jsonl when there is --out); None off rank 0.
+
+    Checked here without writing: the store already holding this config in the study is refused unless --resume or
+    --overwrite. The store (even its file) is written only once the run's first step has run."""
     if os.environ.get("RANK", "0") != "0":
         return None
     from lrlab.store import Store, StoreSink
     from lrlab.train.metrics import JsonlSink, TeeSink
 
-    with flags(store="--store", study="--study"):
-        db = Store(check_output(path, "--store"))
-        run_id = db.add_run(db.study(study), cfg.to_dict())
-    status = db.run(run_id)["status"]
-    if status != "pending" and not (resume or overwrite):
-        raise InputError(
-            f"--store {path}: study {study!r} already holds this config as run {run_id} ({status}); --resume continues"
-            " it (with its --out), --overwrite replaces its records"
-        )
-    sink = StoreSink(db, run_id)
+    check_output(path, "--store")
+    if not study.strip():
+        raise InputError("--study needs a name")
+    if path.exists():
+        with flags(store="--store"), Store(path) as db:
+            found = db.find_run(study, cfg.to_dict())
+        if found is not None and found["status"] != "pending" and not (resume or overwrite):
+            raise InputError(
+                f"--store {path}: study {study!r} already holds this config as run {found['id']} ({found['status']});"
+                " --resume continues it (with its --out), --overwrite replaces its records"
+            )
+    sink = StoreSink(path, study=study, config=cfg.to_dict())
     return TeeSink([JsonlSink(out), sink]) if out is not None else sink
 
 

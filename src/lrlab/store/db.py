@@ -56,14 +56,19 @@ class Store:
             raise InputError(f"{self.path} is not a file", "store")
         if not self.path.parent.is_dir():
             raise InputError(f"{self.path}: the folder {self.path.parent} does not exist", "store")
+        self.db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
         try:
-            self.db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
-            self.db.execute("PRAGMA journal_mode=WAL")
+            self._check_file()  # before anything writes: a refused file is left exactly as it was
+            _retry_locked(lambda: self.db.execute("PRAGMA journal_mode=WAL"), timeout)
             self.db.execute("PRAGMA synchronous=NORMAL")  # durable at each WAL checkpoint, safe against corruption
             self.db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
         except sqlite3.DatabaseError as exc:
+            self.db.close()
             raise InputError(f"{self.path}: not an lrlab run store ({exc})", "store") from None
+        except BaseException:
+            self.db.close()
+            raise
 
     def close(self) -> None:
         self.db.close()
@@ -80,14 +85,22 @@ class Store:
     def version(self) -> int:
         return int(self.db.execute("PRAGMA user_version").fetchone()[0])
 
-    def _migrate(self) -> None:
+    def _check_file(self) -> None:
+        """Refuse a store of a newer schema, and an SQLite file of someone else's (tables but no lrlab version)."""
         version = self.version
         if version > SCHEMA_VERSION:
             raise InputError(
                 f"{self.path} has run-store schema version {version}; this lrlab reads up to {SCHEMA_VERSION}",
                 "store",
             )
-        if version == SCHEMA_VERSION:
+        if version == 0:
+            tables = [r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            if tables:
+                listed = ", ".join(sorted(tables)[:5])
+                raise InputError(f"{self.path}: an SQLite file but not an lrlab run store (tables {listed})", "store")
+
+    def _migrate(self) -> None:
+        if self.version == SCHEMA_VERSION:
             return
         # a table rebuild must not cascade deletes: foreign keys off for the migration (outside a transaction)
         self.db.execute("PRAGMA foreign_keys=OFF")
@@ -198,6 +211,14 @@ class Store:
 
     # --- reads --------------------------------------------------------------------------------------------------
 
+    def find_run(self, study: str, config: dict) -> dict[str, Any] | None:
+        """The run with this config in the study, without adding anything; None if there is none."""
+        row = self.db.execute(
+            "SELECT runs.id FROM runs JOIN studies ON studies.id = runs.study_id WHERE name = ? AND config_hash = ?",
+            (study, config_hash(config)),
+        ).fetchone()
+        return None if row is None else self.run(int(row[0]))
+
     def study_id(self, name: str) -> int:
         row = self.db.execute("SELECT id FROM studies WHERE name = ?", (name,)).fetchone()
         if row is None:
@@ -281,15 +302,14 @@ class Store:
 
     def best(self, study: str | int, group_by: Iterable[str], metric: str = "final_val_loss") -> dict[tuple, dict]:
         """The run with the lowest ``metric`` among the finished runs of each group of equal ``group_by`` cell
-        values (a diverged run counts as +infinity, so it is best only if its whole group diverged)."""
+        values; a diverged run is best only if its whole group diverged."""
         keys = tuple(group_by)
         best: dict[tuple, dict] = {}
         for row in self.table(study):
             if row["status"] not in FINISHED:
                 continue
-            group = tuple(row.get(k) for k in keys)
-            score = _score(row, metric)
-            if group not in best or score < _score(best[group], metric):
+            group = tuple(_hashable(row.get(k)) for k in keys)
+            if group not in best or _rank(row, metric) < _rank(best[group], metric):
                 best[group] = row
         return best
 
@@ -298,11 +318,29 @@ class Store:
         return str(self.db.execute("PRAGMA integrity_check").fetchone()[0])
 
 
-def _score(row: dict, metric: str) -> float:
+def _retry_locked(operation, timeout: float) -> None:
+    """Run ``operation``, retrying while the file is locked by another connection (switching a new file to WAL
+    does not wait on the busy timeout by itself), for up to ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            operation()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _rank(row: dict, metric: str) -> tuple[bool, float]:
+    """Order of runs within a group: finished before diverged, then by ``metric`` (a missing value last)."""
     value = row.get(metric)
-    if row["status"] == "diverged" or not isinstance(value, int | float) or not math.isfinite(value):
-        return math.inf
-    return float(value)
+    finite = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return row["status"] == "diverged", float(value) if finite else math.inf
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(_hashable(v) for v in value) if isinstance(value, list) else value
 
 
 def _is_metric(value: Any) -> bool:

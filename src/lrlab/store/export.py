@@ -40,9 +40,22 @@ def export(store: Store, study: str, path: str | Path) -> int:
             import pyarrow.parquet as pq
         except ImportError:
             raise InputError("Parquet export needs pyarrow: pip install 'lrlab[parquet]'", "path") from None
-        table = pa.Table.from_pylist([{c: row.get(c) for c in cols} for row in rows])
+        table = pa.Table.from_pylist(_typed(rows, cols))
         with atomic_write(path, "wb") as fh:
             pq.write_table(table, fh)
     else:
         raise InputError(f"{path}: unknown format {path.suffix!r}; use one of {', '.join(FORMATS)}", "path")
     return len(rows)
+
+
+def _typed(rows: list[dict], cols: list[str]) -> list[dict]:
+    """Rows whose every column holds one type, as Parquet needs: ints mixed with floats become floats, any other
+    mix (free-form optimizer options such as 1 and "auto") becomes text."""
+    kinds = {c: {type(r[c]) for r in rows if r.get(c) is not None} for c in cols}
+
+    def cast(column: str, value):
+        if value is None or len(kinds[column]) <= 1:
+            return value
+        return float(value) if kinds[column] <= {int, float} else str(value)
+
+    return [{c: cast(c, row.get(c)) for c in cols} for row in rows]

@@ -19,19 +19,40 @@ FLUSH_SECONDS = 2.0
 
 
 class StoreSink:
-    """Records of one run (``run_id``) into a store: ``open`` marks it running, ``log`` buffers rows, ``close``
-    flushes them and records the outcome (status, final metrics, error)."""
+    """Records of one run into a store: ``open`` marks it running, ``log`` buffers rows, ``close`` flushes them and
+    records the outcome (status, final metrics, error).
+
+    The run is ``run_id``, or (with ``study`` and ``config``) the study's run with that config, added when the run
+    opens its records: a run refused before its first step writes nothing to the store, not even the file.
+    """
 
     def __init__(
-        self, store: Store | str | Path, run_id: int, flush_rows: int = FLUSH_ROWS, flush_seconds: float = FLUSH_SECONDS
+        self,
+        store: Store | str | Path,
+        run_id: int | None = None,
+        *,
+        study: str | None = None,
+        config: dict | None = None,
+        flush_rows: int = FLUSH_ROWS,
+        flush_seconds: float = FLUSH_SECONDS,
     ) -> None:
-        self.store = store if isinstance(store, Store) else Store(store)
-        self.run_id = run_id
+        if run_id is None and (study is None or config is None):
+            raise ValueError("StoreSink needs a run_id, or a study and a config")
+        self._store = store
+        self.run_id, self.study, self.config = run_id, study, config
         self.flush_rows, self.flush_seconds = flush_rows, flush_seconds
         self._rows: list[dict[str, Any]] = []
         self._last = time.monotonic()
 
+    @property
+    def store(self) -> Store:
+        if not isinstance(self._store, Store):
+            self._store = Store(self._store)
+        return self._store
+
     def open(self, meta: dict[str, Any], start_step: int) -> None:
+        if self.run_id is None:
+            self.run_id = self.store.add_run(self.store.study(self.study), self.config)
         self._rows = []
         self.store.truncate(self.run_id, start_step)
         self.store.claim(self.run_id, meta.get("meta", meta))

@@ -52,6 +52,18 @@ def threads_per_worker(workers: int) -> int:
     return max(1, cores() // workers)
 
 
+def check_options(executor: str, workers: int, gpus: float) -> None:
+    """The executor's options, checked before anything is created."""
+    if executor not in EXECUTORS:
+        raise InputError(f"must be one of {', '.join(EXECUTORS)}, got {executor!r}", "executor")
+    if not 1 <= workers <= 1024:
+        raise InputError(f"must lie in [1, 1024], got {workers}", "workers")
+    if not (math.isfinite(gpus) and gpus >= 0):
+        raise InputError(f"must be a finite number >= 0, got {gpus}", "gpus")
+    if gpus and executor != "ray":
+        raise InputError("GPUs per run are a Ray resource; the local executor runs each config's device", "gpus")
+
+
 def plan(study: Study, store: Store) -> Plan:
     """Add the study's cells to the store (idempotent) and choose the runs to execute now."""
     sid = store.study(study.name, study.spec())
@@ -124,12 +136,7 @@ def execute(
     Ctrl-C stops the workers after their current step (each run then checkpoints and is recorded interrupted) and
     re-raises KeyboardInterrupt once every finished run is recorded.
     """
-    if executor not in EXECUTORS:
-        raise InputError(f"must be one of {', '.join(EXECUTORS)}, got {executor!r}", "executor")
-    if not 1 <= workers <= 1024:
-        raise InputError(f"must lie in [1, 1024], got {workers}", "workers")
-    if not (math.isfinite(gpus) and gpus >= 0):
-        raise InputError(f"must be a finite number >= 0, got {gpus}", "gpus")
+    check_options(executor, workers, gpus)
     listener = listener or Listener()
     runs_root = runs_root or store.path.with_name(store.path.stem + ".runs")
     todo = plan(study, store)
@@ -168,8 +175,6 @@ def _pool(executor: str, store: Store, workers: int, threads: int, gpus: float, 
         from lrlab.sweep.ray_pool import RayPool
 
         return RayPool(store, workers, threads, gpus, address)
-    if gpus:
-        raise InputError("GPUs per run are a Ray resource; the local executor runs each config's device", "gpus")
     from lrlab.sweep.local import LocalPool
 
     return LocalPool(store, workers)

@@ -10,7 +10,8 @@
     steps = 300                         # config keys over that file (TrainConfig keys, [base.model], ...)
 
     [axes]                              # every combination of these values
-    lr = {log = [1e-3, 3e-2], n = 4}    # log range: n values from lo to hi, geometric
+    lr = {log = [1e-3, 3e-2], n = 4}    # log range: n values from lo to hi, geometric (whole numbers when both
+                                        # bounds are: {log = [8, 64], n = 4} is 8, 16, 32, 64)
     batch_size = [8, 16]                # a list
     schedule = ["cosine:peak=1e-3,warmup=30,total=300", "wsd:peak=1e-3,warmup=30,total=300,decay=0.2"]
 
@@ -158,6 +159,7 @@ def _axis(key: str, spec: Any, where: str) -> list:
         raise InputError(f"{at}: {kinds[0]} takes two finite numbers [lo, hi], got {clip(repr(bounds))}")
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_CELLS:
         raise InputError(f"{at}: n must be a whole number in [1, {MAX_CELLS}], got {clip(repr(n))}")
+    integers = all(isinstance(b, int) for b in bounds)
     lo, hi = (float(b) for b in bounds)
     if kinds[0] == "log":
         if not 0 < lo <= hi:
@@ -167,6 +169,8 @@ def _axis(key: str, spec: Any, where: str) -> list:
         if lo > hi:
             raise InputError(f"{at}: a range needs lo <= hi, got [{lo:g}, {hi:g}]")
         values = np.linspace(lo, hi, n)
+    if integers:  # integer bounds (batch sizes, steps) give whole numbers
+        return sorted({round(v) for v in values})
     return [float(f"{v:.6g}") for v in values]  # readable values; 6 digits are far finer than any LR grid
 
 
@@ -215,6 +219,7 @@ def _cell(values: dict[str, Any], base: Path | None, inline: dict, budget: str, 
             cfg.steps = None
             cfg.steps = cfg.total_steps(None)
         cfg.validate()
+        cfg.total_steps(load(cfg.schedule).total)  # the schedule parses, and the run has a length
     except InputError as exc:
         raise InputError(f"{at}: {exc}") from None
     return Cell(values, cfg)
@@ -243,7 +248,10 @@ def _schedule(cfg: TrainConfig, values: dict[str, Any], budget: str) -> str:
             raise InputError(f"lr must be a finite number > 0, got {clip(repr(values['lr']))}")
         changes["peak"] = float(values["lr"])
     if "warmup" in values:
-        changes["warmup"] = values["warmup"]
+        warmup = values["warmup"]
+        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+            raise InputError(f"warmup must be a whole number of steps >= 0, got {clip(repr(warmup))}")
+        changes["warmup"] = warmup
     if budget == "tokens":
         steps = -(-cfg.tokens // cfg.tokens_per_step) if cfg.tokens else None
         changes["total"] = steps
@@ -257,10 +265,7 @@ def _schedule(cfg: TrainConfig, values: dict[str, Any], budget: str) -> str:
         changes.pop("total")
     if "init" in {f.name for f in fields(schedule)} and "peak" in changes and schedule.init > changes["peak"]:
         changes["init"] = 0.0
-    try:
-        return str(replace(schedule, **changes))
-    except TypeError:
-        raise InputError(f"warmup must be a whole number of steps, got {clip(repr(values.get('warmup')))}") from None
+    return str(replace(schedule, **changes))
 
 
 def _is_number(value: Any) -> bool:

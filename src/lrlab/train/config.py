@@ -150,9 +150,19 @@ class TrainConfig:
             raise InputError(f"config: seed must lie in [0, 2**63), got {self.seed}")
         if "gns" in self.probes and self.grad_accum < 2:
             raise InputError("config: the gns probe compares micro-batches: set grad_accum >= 2")
+        known = optimizer_names()
+        if self.optimizer not in known:
+            raise InputError(f"config: unknown optimizer {clip(self.optimizer)!r} (known: {', '.join(known)})")
         if self.precision not in ("fp32", "bf16"):
             raise InputError(f"config: precision must be 'fp32' or 'bf16', got {self.precision!r}")
         self.gpt_config(data_vocab=256)  # the model sizes fit together (the data's vocabulary comes later)
+
+
+def optimizer_names() -> tuple[str, ...]:
+    """The ``optimizer`` values a config may name: torch's AdamW and every lrlab.optim optimizer."""
+    from lrlab.optim import OPTIMIZERS
+
+    return ("torch-adamw", *OPTIMIZERS)
 
 
 def _type_name(tp: Any) -> str:
