@@ -27,7 +27,7 @@ test-slow: $(STAMP)
 
 # every benchmark but optim_warmup.py (minutes of training); each prints ratios against its own baseline
 bench: $(STAMP)
-	for b in schedules optim laws train probes; do $(PY) benchmarks/$$b.py || exit 1; done
+	for b in schedules optim laws train probes sweep; do $(PY) benchmarks/$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) out

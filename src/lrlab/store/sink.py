@@ -35,12 +35,14 @@ class StoreSink:
         config: dict | None = None,
         flush_rows: int = FLUSH_ROWS,
         flush_seconds: float = FLUSH_SECONDS,
+        claimed: bool = False,
     ) -> None:
         if run_id is None and (study is None or config is None):
             raise ValueError("StoreSink needs a run_id, or a study and a config")
         self._store = store
         self.run_id, self.study, self.config = run_id, study, config
         self.flush_rows, self.flush_seconds = flush_rows, flush_seconds
+        self.claimed = claimed  # the caller already counted this attempt (a sweep worker claims before training)
         self._rows: list[dict[str, Any]] = []
         self._last = time.monotonic()
 
@@ -55,7 +57,10 @@ class StoreSink:
             self.run_id = self.store.add_run(self.store.study(self.study), self.config)
         self._rows = []
         self.store.truncate(self.run_id, start_step)
-        self.store.claim(self.run_id, meta.get("meta", meta))
+        if self.claimed:
+            self.store.set_meta(self.run_id, meta.get("meta", meta))
+        else:
+            self.store.claim(self.run_id, meta.get("meta", meta))
 
     def log(self, row: dict[str, Any]) -> None:
         self._rows.append(dict(row))
@@ -63,6 +68,8 @@ class StoreSink:
             self.flush()
 
     def flush(self) -> None:
+        """Write the buffered rows (the trainer calls this before each checkpoint, so a run resumed from that
+        checkpoint finds every earlier row stored)."""
         self.store.log_metrics(self.run_id, self._rows)
         self._rows = []
         self._last = time.monotonic()

@@ -24,7 +24,8 @@ class LocalPool:
     def __init__(self, store: Store, workers: int) -> None:
         self.store, self.slots = store, workers
         self._ctx = multiprocessing.get_context("forkserver")
-        self._ctx.set_forkserver_preload(["lrlab.sweep.worker"])
+        # torch._dynamo: the first optimizer a process builds imports it (about 1 s); preloaded once here
+        self._ctx.set_forkserver_preload(["lrlab.sweep.worker", "torch._dynamo"])
         self.active: dict[int, tuple[Task, ForkServerProcess]] = {}
 
     def submit(self, task: Task) -> None:

@@ -8,6 +8,7 @@ training, and the next ``lrlab sweep`` of the study continues the run from that 
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 from dataclasses import dataclass
@@ -34,14 +35,25 @@ class Task:
 
 
 class _ParentWatch:
-    """Stops the run like SIGTERM once the process that started this worker is gone."""
+    """Stops the run like SIGTERM once the driver that started this worker is gone.
 
-    def __init__(self, parent: int) -> None:
-        self.parent = parent
+    The worker's OS parent is the forkserver, which outlives the driver while any worker runs, so the watch is the
+    driver's own liveness pipe (``multiprocessing.parent_process()``), closed by the OS when the driver dies."""
+
+    def __init__(self) -> None:
+        self.parent = multiprocessing.parent_process()
 
     def on_step_start(self, ctx: Any) -> None:
-        if os.getppid() != self.parent:
+        if self.parent is not None and not self.parent.is_alive():
             os.kill(os.getpid(), signal.SIGTERM)
+
+
+class _Stopped(BaseException):
+    """SIGTERM before the trainer installed its own handler (the driver stopping a worker that is starting)."""
+
+
+def _stop(signum: int, frame: Any) -> None:
+    raise _Stopped
 
 
 def _train(task: Task, sink: MetricsSink, callbacks: list[Any]) -> str:
@@ -56,14 +68,19 @@ def _train(task: Task, sink: MetricsSink, callbacks: list[Any]) -> str:
 
 def run_local(task: Task, store_path: str) -> None:
     """A local worker process: train the task and write it to the store itself."""
-    # until the trainer installs its own handlers, Ctrl-C is the driver's to handle (it stops workers with SIGTERM)
+    # until the trainer installs its own handlers, Ctrl-C is the driver's to handle (it stops workers with SIGTERM),
+    # and a SIGTERM leaves the run interrupted, not failed
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    parent = os.getppid()  # the forkserver, which exits when the driver does
+    signal.signal(signal.SIGTERM, _stop)
     store = Store(store_path)
     try:
-        _train(task, StoreSink(store, task.run_id), [_ParentWatch(parent)])
+        store.claim(task.run_id)  # an attempt from here on, even one that fails before its first step
+        _train(task, StoreSink(store, task.run_id, claimed=True), [_ParentWatch()])
+    except _Stopped:
+        if store.run(task.run_id)["status"] == "running":
+            store.finish_run(task.run_id, "interrupted", error="stopped before its first step")
     except Exception as exc:  # recorded, and the sweep goes on; the trainer has recorded it if it had started
-        if store.run(task.run_id)["status"] in ("pending", "running"):
+        if store.run(task.run_id)["status"] == "running":  # the trainer failed before its first step
             store.finish_run(task.run_id, "failed", error=_error(exc))
     finally:
         store.close()
@@ -86,6 +103,9 @@ class _Collect:
         self.rows.append(dict(row))
         if self.report is not None and len(self.rows) % 10 == 0:
             self.report.update.remote(self.run_id, row["step"], row.get("train_loss"))
+
+    def flush(self) -> None:
+        pass  # the driver writes the rows when the task returns
 
     def close(self, result: dict[str, Any]) -> None:
         self.result = dict(result)

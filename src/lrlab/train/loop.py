@@ -276,6 +276,9 @@ class Trainer:
     def _checkpoint(self, steps_done: int) -> None:
         if self.ckpt_dir is None or not self.dist.is_main:
             return
+        flush = getattr(self.sink, "flush", None)  # sinks written before flush() existed have none
+        if flush is not None:
+            flush()  # the rows before a checkpoint are stored before a resume may start after them
         state = {
             "step": steps_done,
             "model": self.model.state_dict(),

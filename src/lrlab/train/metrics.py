@@ -1,8 +1,9 @@
 """Where a run's records go: a small sink interface and its JSON-lines implementation.
 
 A sink receives the run's metadata once (``open``), one row per optimizer step (``log``: a flat dict with at
-least ``step``, ``lr`` and ``train_loss``; ``val_loss`` on evaluation steps) and the outcome (``close``). The run
-store adds an SQLite sink with the same three methods.
+least ``step``, ``lr`` and ``train_loss``; ``val_loss`` on evaluation steps), a ``flush`` before each checkpoint
+(rows before a checkpoint must survive a crash after it) and the outcome (``close``). The run store's
+``StoreSink`` has the same four methods.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ class MetricsSink(Protocol):
     def log(self, row: dict[str, Any]) -> None:
         """Record one step's metrics."""
 
+    def flush(self) -> None:
+        """Make every row logged so far durable (before a checkpoint: a resume must find them)."""
+
     def close(self, result: dict[str, Any]) -> None:
         """Record the outcome: ``status`` (done, diverged, failed, interrupted), ``steps_done`` and details."""
 
@@ -32,6 +36,9 @@ class NullSink:
         pass
 
     def log(self, row: dict[str, Any]) -> None:
+        pass
+
+    def flush(self) -> None:
         pass
 
     def close(self, result: dict[str, Any]) -> None:
@@ -52,6 +59,10 @@ class TeeSink:
         for sink in self.sinks:
             sink.log(row)
 
+    def flush(self) -> None:
+        for sink in self.sinks:
+            sink.flush()
+
     def close(self, result: dict[str, Any]) -> None:
         for sink in self.sinks:
             sink.close(result)
@@ -69,6 +80,9 @@ class MemorySink:
 
     def log(self, row: dict[str, Any]) -> None:
         self.rows.append(dict(row))
+
+    def flush(self) -> None:
+        pass
 
     def close(self, result: dict[str, Any]) -> None:
         self.result = result
@@ -114,6 +128,9 @@ class JsonlSink:
 
     def log(self, row: dict[str, Any]) -> None:
         self._file.write(json.dumps(json_ready(row), allow_nan=False) + "\n")  # a diverged loss is null
+
+    def flush(self) -> None:
+        self._file.flush()
 
     def close(self, result: dict[str, Any]) -> None:
         if self._file is not None:
