@@ -32,3 +32,9 @@ def clip(text: object, width: int = 240) -> str:
     """``repr``-free short form of user text for an error line: at most ``width`` characters."""
     s = str(text)
     return s if len(s) <= width else s[: width - 3] + "..."
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or its type's name when it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from lrlab.errors import InputError
+from lrlab.files import require_file
 
 MAX_ROWS = 10_000_000  # a per-step table of the longest run lrlab evaluates (see schedules.base.MAX_DENSE_STEPS)
 
@@ -23,9 +24,7 @@ def csv_columns(path: Path, required: tuple[str, ...], optional: tuple[str, ...]
     ``required`` columns, a row with the wrong number of fields, a malformed CSV line (a NUL byte, a field over
     the csv module's size limit) or more than :data:`MAX_ROWS` rows is an :class:`InputError`.
     """
-    if not path.is_file():
-        what = "no such file" if not path.exists() else "not a regular file"
-        raise InputError(f"cannot read {path}: {what}")
+    require_file(path, "table")
     line, reader = 1, None
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: spreadsheet exports start with a BOM

@@ -4,10 +4,12 @@ import csv
 import json
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from lrlab.cli import app
 from lrlab.report.law_study import BASELINE
+from lrlab.train.corpus import load_data
 
 
 def _demo(tmp_path, monkeypatch, *args):
@@ -29,7 +31,9 @@ def test_warmup_part_shows_what_warmup_is_for(tmp_path, monkeypatch):
     # GI-Adam's second moment starts at g0^2, which keeps its first update small without any warmup (0.018)
     assert first["GI-AdamW, no warmup"] < 0.2 * first["AdamW, no warmup"]
     env = json.loads((out / "environment.json").read_text())
-    assert env["threads"] == 1 and env["device"] == "cpu" and len(env["fingerprint"]) == 16
+    # what the runs recorded they ran with: the study pins 1 thread on the CPU, whatever this process uses
+    assert env["threads"] == 1 and env["device"] == "cpu" and env["data"] == "stdlib"
+    assert env["data_fingerprint"] == load_data("stdlib").fingerprint() and env["torch_version"] == torch.__version__
     assert (out / "warmup.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -39,13 +43,14 @@ def test_law_part_at_the_readme_configuration(tmp_path, monkeypatch):
     momentum 0.97%, mpl 0.74%, mpl-qexp 0.83%; on the decay phase mpl 0.69% against 2.06% for the no-law baseline
     (the constant run's curve), final-loss error 1.64% against 2.34%. With 2 threads or seed 1 every law stayed
     under 1.2% held-out PredE and mpl beat the baseline on the decay phase (1.00% vs 1.93%, 0.71% vs 0.96%); the
-    momentum law and mpl-qexp did not at seed 1."""
+    momentum law and mpl-qexp did not at seed 1. The bounds leave that margin, since another CPU kernel path
+    (AVX2 rather than AVX512) moves these chaotic short runs about as much as the thread count does."""
     out = _demo(tmp_path, monkeypatch, "--parts", "laws")
     rows = {r["law"]: {k: float(v) for k, v in r.items() if k != "law"} for r in csv.DictReader(open(out / "laws.csv"))}
     assert list(rows) == ["momentum", "mpl", "mpl-qexp", BASELINE]
     base = rows[BASELINE]
     for law in ("momentum", "mpl", "mpl-qexp"):
         assert rows[law]["heldout_prede"] < 0.015, law
-    assert rows["mpl"]["decay_prede"] < 0.5 * base["decay_prede"]
+    assert rows["mpl"]["decay_prede"] < base["decay_prede"]
     assert rows["mpl"]["final_error"] < base["final_error"]
     assert (out / "laws.png").read_bytes()[:4] == b"\x89PNG"

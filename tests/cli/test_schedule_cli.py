@@ -60,7 +60,7 @@ def test_show_accepts_a_csv_schedule(tmp_path):
         (["schedule", "show", "constant:peak=1e-3"], "--steps"),
         (["schedule", "show", COSINE, "--at", "1,x"], "--at"),
         (["schedule", "show", COSINE, "--at", "1", "--every", "2"], "not both"),
-        (["schedule", "show", "missing.csv"], "cannot read"),
+        (["schedule", "show", "missing.csv"], "missing.csv: no such file"),
         (["schedule", "compare", COSINE], "two or more"),
     ],
 )

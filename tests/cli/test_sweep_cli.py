@@ -235,11 +235,12 @@ def test_runs_bad_inputs_are_one_error_line(swept, tmp_path: Path) -> None:
     out = tmp_path / "x.xyz"
     _one_error_line(_invoke("runs", "export", "tiny4", "--out", out, "--store", store), "--out", ".xyz")
     assert not out.exists()
-    missing_dir = tmp_path / "no" / "x.csv"
-    _one_error_line(_invoke("runs", "export", "tiny4", "--out", missing_dir, "--store", store), "--out")
+    under_a_file = tmp_path / "notes.txt" / "x.csv"
+    (tmp_path / "notes.txt").write_text("a file, not a folder")
+    _one_error_line(_invoke("runs", "export", "tiny4", "--out", under_a_file, "--store", store), "--out")
     _one_error_line(_invoke("runs", "export", "nope", "--out", tmp_path / "y.csv", "--store", store), "no study")
     assert not (tmp_path / "y.csv").exists()
-    text = tmp_path / "notes.txt"
+    text = tmp_path / "notes2.txt"
     text.write_text("not a database\n" * 20)
     _one_error_line(_invoke("runs", "list", "--store", text), "--store", "not an lrlab run store")
     _one_error_line(_invoke("runs", "list", "--store", tmp_path), "--store")

@@ -75,7 +75,7 @@ def test_malformed_csv_gives_one_line_naming_the_problem(tmp_path, content, matc
 
 
 def test_missing_csv_file():
-    with pytest.raises(InputError, match="cannot read"):
+    with pytest.raises(InputError, match="no such file"):
         load("/nonexistent/lr.csv")
 
 

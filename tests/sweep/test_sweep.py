@@ -429,8 +429,12 @@ def test_workers_of_a_sigkilled_driver_stop_at_their_next_step(tmp_path, corpus)
     sweep = Sweep(study, store)
     proc = sweep.start()
 
-    def both_train() -> bool:
-        return proc.poll() is not None or [s for s, _ in live_runs(store).values()].count("running") == WORKERS
+    def both_train() -> bool:  # running, and past their first step (a worker claims its run before it trains)
+        if proc.poll() is not None:
+            return True
+        running = [i for i, (s, _) in live_runs(store).items() if s == "running"]
+        stepped = query(store, "SELECT COUNT(DISTINCT run_id) FROM metrics") if running else [(0,)]
+        return len(running) == WORKERS and stepped[0][0] == WORKERS
 
     try:
         wait_until(both_train, 120, "both runs to train")

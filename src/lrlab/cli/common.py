@@ -7,6 +7,7 @@ import contextlib
 import json
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
@@ -14,32 +15,49 @@ from rich.console import Console
 from rich.markup import escape
 
 from lrlab.errors import InputError
-from lrlab.files import json_ready
+from lrlab.files import PLOT_FORMATS, check_output, json_ready
 from lrlab.schedules.base import MAX_STEP
 
 console = Console()
 err_console = Console(stderr=True)
 
 
-def fail(message: str) -> NoReturn:
-    """Print ``error: message`` on one line to stderr and exit with code 2.
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print ``error: message`` on one line to stderr and exit with ``code`` (2: bad input; 1: a recorded failure).
 
     The message is printed literally: user text in it (a path or spec containing ``[bold]``) is escaped, never
     read as rich markup. Line breaks inside it are folded, so the error stays one line.
     """
-    line = " ".join(_printable(str(message)).split())
+    line = _printable(str(message))
     err_console.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code=2)
+    raise typer.Exit(code=code)
 
 
 def _printable(text: str) -> str:
-    """Control characters (a terminal escape sequence or a NUL byte from a user's file) as visible escapes."""
-    return "".join(c if c.isprintable() or c in " \t\n" else repr(c)[1:-1] for c in text)
+    """Control characters (a terminal escape sequence, a NUL byte, a line break in a file name) as visible escapes,
+    so that what is printed names the same file and cannot drive the terminal."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def say(text: str) -> None:
-    """Print ``text`` (which may hold user-named paths and specs) literally, without rich markup."""
-    console.print(text, markup=False, highlight=False, soft_wrap=True)
+    """Print ``text`` (which may hold user-named paths and specs) literally: no rich markup, and control characters
+    (a terminal escape sequence in a file name) shown as escapes."""
+    console.print(_printable(text), markup=False, highlight=False, soft_wrap=True)
+
+
+def warn(text: str) -> None:
+    """One ``warning:`` line on stderr (the command goes on)."""
+    err_console.print(f"[yellow]warning:[/] {escape(_printable(text))}", highlight=False, soft_wrap=True)
+
+
+def table_text(text: object) -> str:
+    """User text for a rich table cell: escaped markup, visible control characters."""
+    return escape(_printable(str(text)))
+
+
+def plot_path(plot: Path | None) -> Path | None:
+    """A ``--plot`` file checked before the work (writable, a known format)."""
+    return None if plot is None else check_output(plot, "--plot", PLOT_FORMATS)
 
 
 @contextlib.contextmanager

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from lrlab.cli.common import console, say
+from lrlab.cli.common import console, flags, say
 from lrlab.errors import InputError
 from lrlab.files import check_output_dir, make_dirs
 from lrlab.schedules.base import MAX_DENSE_STEPS
@@ -64,10 +64,7 @@ def demo(
     if "laws" in chosen:
         _laws(out, train_steps * 4 // 3, peak)
     if "warmup" in chosen or "laws" in chosen:
-        from lrlab.report.study_runs import write_environment
-
-        env = write_environment(out)
-        say(f"the runs used 1 torch thread on the CPU; {env} records the torch build, CPU path and corpus")
+        say(f"{out / 'environment.json'}: the torch build, threads, CPU path and corpus the runs ran with")
 
 
 def _print_table(title: str, columns: list[str], rows: list[list[str]], files: list[Path]) -> None:
@@ -119,14 +116,15 @@ def _laws(out: Path, steps: int, peak: float) -> None:
     from lrlab.report.law_study import law_study
 
     console.print(f"training constant, cosine and WSD runs ({steps} steps each) and fitting the laws ...")
-    rows = law_study(out, steps=steps, peak=peak)
+    with flags(peak="--peak"):
+        rows = law_study(out, steps=steps, peak=peak)
     _print_table(
         "Predicting a held-out WSD run from a constant and a cosine run",
         ["law", "fit PredE", "held-out PredE", "decay PredE", "final loss: observed", "predicted", "error"],
         [
             [
                 r["law"],
-                "-" if r["fit_prede"] != r["fit_prede"] else f"{r['fit_prede']:.2%}",
+                "-" if math.isnan(r["fit_prede"]) else f"{r['fit_prede']:.2%}",
                 f"{r['heldout_prede']:.2%}",
                 f"{r['decay_prede']:.2%}",
                 f"{r['final_loss']:.4f}",

@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from lrlab.cli.common import console, flags, parse_int_list, print_json, say
+from lrlab.cli.common import console, flags, parse_int_list, plot_path, print_json, say, table_text, warn
 from lrlab.datasets import EXAMPLES
 from lrlab.errors import InputError
-from lrlab.files import PLOT_FORMATS, check_output
+from lrlab.files import check_distinct, check_output
 from lrlab.laws import LAWS, fit, load_curves, load_fit, make_law, optimize, save_fit
 from lrlab.laws.areas import peak_index
+from lrlab.laws.curves import sidecar_path
 from lrlab.schedules import Schedule, load, write_csv
 from lrlab.schedules.base import check_dense_steps
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from lrlab.laws.fitting import Fit
     from lrlab.report.law_plots import Series
 
+MAX_N_PARAMS = 1e15
 SPEC_HELP = "Schedule spec (e.g. 'cosine:peak=3e-4,warmup=2160,total=24000,final=3e-5') or a step,lr CSV file."
 PREDICT_POINTS = 200  # steps evaluated when --at is not given
 LAW_FLAGS = {"lam": "--lam", "gamma": "--gamma", "warmup": "--warmup", "law": "--law"}
@@ -62,14 +63,27 @@ def _n_params(values: list[float] | None, count: int) -> list[float | None]:
         return [None] * count
     if len(values) != count:
         raise InputError(f"got {len(values)} --n-params for {count} curves; give one per curve or none")
-    bad = [v for v in values if not (math.isfinite(v) and v > 0)]
-    if bad:
-        raise InputError(f"--n-params must be finite and > 0, got {bad[0]}")
+    for v in values:
+        _check_size(v)
     return list(values)
 
 
-def _plot_path(plot: Path | None) -> Path | None:
-    return None if plot is None else check_output(plot, "--plot", PLOT_FORMATS)
+def _check_size(n_params: float | None) -> None:
+    if n_params is not None and not (math.isfinite(n_params) and 0 < n_params <= MAX_N_PARAMS):
+        raise InputError(f"--n-params must be a parameter count in (0, {MAX_N_PARAMS:.0e}], got {n_params}")
+
+
+def _file_inputs(specs: list[str] | None) -> dict[str, Path]:
+    """The schedule CSV files among --schedule values (inputs that an output must not replace)."""
+    return {f"--schedule {s}": Path(s) for s in specs or () if s.lower().endswith(".csv") or Path(s).is_file()}
+
+
+def _warn_extrapolation(result: Fit, lr: np.ndarray) -> None:
+    """A prediction at a peak LR far from the curves the law was fitted on is an extrapolation: say so."""
+    fitted = result.info.get("peak_lr")
+    peak = float(lr.max()) if lr.size else 0.0
+    if isinstance(fitted, int | float) and fitted > 0 and peak > 0 and not 0.1 <= peak / fitted <= 10:
+        warn(f"peak LR {peak:.3g} is {peak / fitted:.3g}x the fitted curves' {fitted:.3g}: an extrapolation")
 
 
 def fit_cmd(
@@ -123,7 +137,10 @@ def fit_cmd(
     if not (math.isfinite(huber_delta) and huber_delta > 0):
         raise InputError(f"--huber-delta must be finite and > 0, got {huber_delta}")
     check_output(out, "--out")
-    plot = _plot_path(plot)
+    plot = plot_path(plot)
+    inputs = {f"the curve {c}": c for c in curves or ()}
+    inputs |= {f"the sidecar {sidecar_path(c)}": sidecar_path(c) for c in curves or () if sidecar_path(c).exists()}
+    check_distinct({"--out": out, "--plot": plot}, inputs | _file_inputs(schedule))
     with flags(**LAW_FLAGS):
         the_law = make_law(law, **_law_options(lam=lam, gamma=gamma, warmup=warmup))
     loaded = _curves(curves, schedule, example)
@@ -133,8 +150,13 @@ def fit_cmd(
     loaded = [c.smoothed(smooth) for c in loaded]
     if len({c.name for c in loaded}) != len(loaded):
         raise InputError("two curves share a file name; rename one (curves are reported by name)")
-    with flags(method="--method"):
-        result = fit(the_law, loaded, huber_delta, method)
+    try:
+        with flags(method="--method"):
+            result = fit(the_law, loaded, huber_delta, method)
+    except InputError as exc:
+        if exc.param != "curves":
+            raise
+        raise InputError(f"{exc.message} (--smooth K averages blocks of K records)") from None
     result.info["n_params"] = {c.name: c.n_params for c in loaded}
     save_fit(result, out)
     if plot is not None:
@@ -150,7 +172,7 @@ def fit_cmd(
     for col in ("curve", "PredE %", "WorstE %", "R^2"):
         table.add_column(col, justify="right")
     for name, m in result.curves.items():
-        table.add_row(escape(name), f"{100 * m['prede']:.3f}", f"{100 * m['worste']:.3f}", f"{m['r2']:.5f}")
+        table.add_row(table_text(name), f"{100 * m['prede']:.3f}", f"{100 * m['worste']:.3f}", f"{m['r2']:.5f}")
     console.print(table)
 
 
@@ -209,7 +231,9 @@ def predict_cmd(
 
       lrlab predict fit.json --schedule my_lr.csv --steps 24000 --at 10000,23999 --plot pred.png
     """
-    plot = _plot_path(plot)
+    plot = plot_path(plot)
+    check_distinct({"--plot": plot}, {"the fit file": fit_file} | _file_inputs([schedule]))
+    _check_size(n_params)
     result = load_fit(fit_file)
     sched, lr = _schedule_values(schedule, steps)
     if at is not None:
@@ -219,10 +243,9 @@ def predict_cmd(
     else:
         start = min(peak_index(lr), steps - 1)  # the laws describe training after warmup
         at_steps = np.unique(np.linspace(start, steps - 1, PREDICT_POINTS).round().astype(np.int64))
-    if n_params is not None and not (math.isfinite(n_params) and n_params > 0):
-        raise InputError(f"--n-params must be finite and > 0, got {n_params}")
     with flags(schedule="--schedule"):
         pred, lo, hi = result.band(lr, at_steps, n_params)
+    _warn_extrapolation(result, lr)  # after the work: a failing command prints its one error line only
     if plot is not None:
         from lrlab.report.law_plots import Series, plot_series
 
@@ -233,7 +256,8 @@ def predict_cmd(
     table = Table(show_edge=False, pad_edge=False)
     for col in ("step", "loss", "lo", "hi"):
         table.add_column(col, justify="right")
-    shown = at_steps if at is not None else at_steps[np.linspace(0, len(at_steps) - 1, 12).round().astype(int)]
+    spread = np.unique(np.linspace(0, len(at_steps) - 1, 12).round().astype(int))
+    shown = at_steps if at is not None else at_steps[spread]
     for t in shown.tolist():
         i = int(np.searchsorted(at_steps, t)) if at is None else at_steps.tolist().index(t)
         table.add_row(str(t), f"{pred[i]:.4f}", f"{lo[i]:.4f}", f"{hi[i]:.4f}")
@@ -262,11 +286,14 @@ def optimize_cmd(
     """
     if out_csv is not None:
         check_output(out_csv, "--out-csv")
-    plot = _plot_path(plot)
+    plot = plot_path(plot)
+    check_distinct({"--out-csv": out_csv, "--plot": plot}, {"the fit file": fit_file})
+    _check_size(n_params)
     result = load_fit(fit_file)
     w = int(result.info.get("warmup", 0)) if warmup is None else warmup
     with flags(family="--family", total="--steps", peak="--peak-lr", warmup="--warmup"):
         choice = optimize(result, family, steps, peak_lr, w, n_params)
+    _warn_extrapolation(result, np.array([peak_lr]))
     if out_csv is not None:
         write_csv(choice.schedule, out_csv, steps)
     if plot is not None:

@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from lrlab.cli.common import console, flags, print_json, say
+from lrlab.cli.common import console, flags, print_json, say, table_text
 from lrlab.errors import InputError
 from lrlab.files import check_output
 
@@ -60,7 +59,7 @@ def list_runs(
                 table.add_column(col)
             for r in rows:
                 counts = [str(r.get(k, 0)) for k in ("runs", "done", "diverged", "failed")]
-                table.add_row(str(r["id"]), escape(r["name"]), *counts, _when(r["created"]))
+                table.add_row(str(r["id"]), table_text(r["name"]), *counts, _when(r["created"]))
             console.print(table)
             return
         rows = db.table(study)
@@ -70,9 +69,9 @@ def list_runs(
     keys = list(dict.fromkeys(k for r in rows for k in r))
     table = Table(show_edge=False)
     for key in keys:
-        table.add_column(escape(key))
+        table.add_column(table_text(key))
     for r in rows:
-        table.add_row(*(escape(_text(r.get(k))) for k in keys))
+        table.add_row(*(table_text(_text(r.get(k))) for k in keys))
     console.print(table)
 
 

@@ -9,14 +9,15 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from lrlab.cli.common import console, flags, parse_int_list, print_json, say
+from lrlab.cli.common import console, flags, parse_int_list, plot_path, print_json, say
 from lrlab.errors import InputError
-from lrlab.files import PLOT_FORMATS, check_output
+from lrlab.files import check_distinct
 from lrlab.schedules import Schedule, load
 from lrlab.schedules.base import check_dense_steps
 
 SPEC_HELP = "A schedule spec (e.g. 'cosine:peak=1e-3,warmup=100,total=1000,final=1e-4') or a step,lr CSV file."
 TABLE_ROWS = 12  # evenly spaced rows added to the phase boundaries in the default table
+MAX_TABLE_ROWS = 10_000  # a terminal table longer than this is a mistake (rich would take minutes); --json is not
 
 schedule_app = typer.Typer(help="Show, compare and plot learning-rate schedules.", no_args_is_help=True)
 
@@ -68,12 +69,22 @@ def _at_steps(at: str | None, every: int | None) -> list[int] | None:
     return steps
 
 
-def _plot_path(plot: Path | None, n: int) -> Path | None:
+def _plot_path(plot: Path | None, n: int, specs: list[str]) -> Path | None:
+    """--plot checked before the work: a writable file of a known format, not one of the schedule CSVs, and a
+    length the plot can evaluate step by step."""
     if plot is None:
         return None
     with flags(steps="--steps"):
         check_dense_steps(n)
-    return check_output(plot, "--plot", PLOT_FORMATS)
+    inputs = {f"the schedule {s}": Path(s) for s in specs if s.lower().endswith(".csv")}
+    check_distinct({"--plot": plot}, inputs)
+    return plot_path(plot)
+
+
+def _check_rows(steps: np.ndarray, json: bool) -> np.ndarray:
+    if not json and len(steps) > MAX_TABLE_ROWS:
+        raise InputError(f"{len(steps):,} rows is more than a table shows ({MAX_TABLE_ROWS:,}); use --json or --every")
+    return steps
 
 
 def _table(steps: np.ndarray, columns: dict[str, np.ndarray]) -> Table:
@@ -112,8 +123,8 @@ def show(
     at_steps = _at_steps(at, every)
     schedule = load(spec)
     n = _length([schedule], steps, at_steps)
-    plot = _plot_path(plot, n)
-    chosen = _select_steps([schedule], n, at_steps, every, full=json)
+    plot = _plot_path(plot, n, [spec])
+    chosen = _check_rows(_select_steps([schedule], n, at_steps, every, full=json), json)
     lr = schedule(chosen)
     if json:
         print_json({"steps": chosen.tolist(), "lr": lr.tolist()})
@@ -153,8 +164,8 @@ def compare(
     at_steps = _at_steps(at, every)
     schedules = [load(s) for s in specs]
     n = _length(schedules, steps, at_steps)
-    plot = _plot_path(plot, n)
-    chosen = _select_steps(schedules, n, at_steps, every, full=json)
+    plot = _plot_path(plot, n, specs)
+    chosen = _check_rows(_select_steps(schedules, n, at_steps, every, full=json), json)
     columns = {f"#{i + 1}": s(chosen) for i, s in enumerate(schedules)}
     if json:
         print_json(

@@ -6,11 +6,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from lrlab.cli.common import console, flags, say
+from lrlab.cli.common import console, flags, say, table_text
 from lrlab.files import check_output
 
 
@@ -102,7 +101,7 @@ class _Display:
         self.bar.update(self.overall, total=todo)
 
     def started(self, run: dict[str, Any], total_steps: int) -> None:
-        label = escape(" ".join(f"{k}={_short(v)}" for k, v in run["cell"].items()) or f"run {run['id']}")
+        label = table_text(" ".join(f"{k}={_short(v)}" for k, v in run["cell"].items()) or f"run {run['id']}")
         self.tasks[run["id"]] = self.bar.add_task(f"  {run['id']}: {label}", total=total_steps, info="")
 
     def progress(self, live: dict[int, tuple[int, Any]]) -> None:
@@ -141,7 +140,7 @@ def _print_cells(study) -> None:
         params = gpt_params(cfg.gpt_config(256))
         flops = 6.0 * params * tokens  # forward + backward, the usual 6 N T (Kaplan et al. 2020, arXiv:2001.08361)
         total_flops += flops
-        values = [escape(_short(cell.values.get(k, ""))) for k in keys]
+        values = [table_text(_short(cell.values.get(k, ""))) for k in keys]
         table.add_row(*values, str(steps), f"{tokens:,}", f"{params / 1e6:.2f}M", f"{flops / 1e15:.3g}")
     console.print(table)
     say(f"total: {total_flops / 1e15:.3g} PFLOP (6 x parameters x tokens; byte vocabulary assumed for the count)")
@@ -153,7 +152,7 @@ def _print_summary(summary) -> None:
     title = f"final {summary.metric} by LR (div: diverged, fail: failed; * best)"
     table = Table(title=title, show_edge=False)
     for key in summary.group_keys:
-        table.add_column(escape(key))
+        table.add_column(table_text(key))
     for lr in summary.lrs:
         table.add_column(f"lr {lr:.3g}", justify="right")
     if not summary.lrs:
@@ -165,5 +164,5 @@ def _print_summary(summary) -> None:
             text = row["cells"].get(lr, "")
             cells.append(f"*{text}" if lr is not None and lr == row["best_lr"] else text)
         best = "" if row["best_lr"] is None else f"{row['best_lr']:.3g}"
-        table.add_row(*(escape(_short(row["group"][k])) for k in summary.group_keys), *cells, best)
+        table.add_row(*(table_text(_short(row["group"][k])) for k in summary.group_keys), *cells, best)
     console.print(table)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from lrlab.cli.common import fail, flags, say
-from lrlab.errors import InputError
+from lrlab.errors import InputError, first_line
 from lrlab.files import check_output
 
 # config keys set by a flag of `lrlab train` / `lrlab find-lr` -> that flag (their errors name it)
@@ -70,7 +70,7 @@ def train_command(
       torchrun --nproc_per_node=2 -m lrlab train examples/tiny.toml --out runs/ddp
     """
     from lrlab.train import ddp, load_config
-    from lrlab.train.loop import train
+    from lrlab.train.loop import Trainer
 
     given = {
         "model.preset": preset,
@@ -84,17 +84,22 @@ def train_command(
     }
     if resume and out is None:
         fail("--resume needs --out DIR (the folder of the run to continue)")
+    trainer = None
     try:
         with flags(**TRAIN_FLAGS):
             cfg = load_config(config, set_ or (), {k: v for k, v in given.items() if v is not None})
         sink = _store_sink(store, study, cfg, out, resume, overwrite) if store is not None else None
         with flags(out_dir="--out", resume="--resume", overwrite="--overwrite"):
-            result = train(cfg, out_dir=out, resume=resume, progress=progress, overwrite=overwrite, sink=sink)
+            trainer = Trainer(cfg, out, resume, sink=sink, progress=progress, overwrite=overwrite)
+            result = trainer.run()
     except InputError as exc:
         fail(str(exc))
-    except Exception as exc:  # a run that started and then failed: its status and traceback are in run.json
-        where = f"; status 'failed' and the traceback are in {out / 'run.json'}" if out is not None else ""
-        fail(f"training failed: {type(exc).__name__}: {str(exc).strip()[:300]}{where}")
+    except Exception as exc:
+        where = [str(p) for p in (out / "run.json" if out else None, store) if p is not None]
+        if trainer is None or not trainer.recorded or not where:
+            raise  # nothing recorded it: the traceback is the report (a bug, or an environment failure)
+        reason = f"{type(exc).__name__}: {first_line(exc)[:300]}"
+        fail(f"training failed: {reason} (recorded with its traceback in {' and '.join(where)})", code=1)
     ddp.teardown()  # only after success: after an error the other processes may never reach its barrier
     if os.environ.get("RANK", "0") != "0":  # under torchrun, one summary from rank 0
         return
@@ -103,7 +108,10 @@ def train_command(
     if result.status == "diverged":
         say(f"diverged at step {result.diverged_at}: a result, recorded as status 'diverged'")
     if result.status == "interrupted":
-        say(f"interrupted: checkpoint saved; continue with --resume --out {out}" if out else "interrupted")
+        if not trainer.recorded:
+            say("interrupted before the first step was done: nothing recorded, nothing changed")
+        else:
+            say(f"interrupted: checkpoint saved; continue with --resume --out {out}" if out else "interrupted")
         raise typer.Exit(code=130)
 
 

@@ -18,9 +18,11 @@ from lrlab.errors import InputError
 
 # Chunks of the MPL double sum hold at most this many (observation, step) pairs: about 32 MiB of float64.
 _CHUNK_ELEMENTS = 1 << 22
-# The fast quadrature's (observation, bin) cells for one curve: ~400 MB of temporaries at the limit, which the
-# public curves (at most 562 records x ~330 bins) stay far below.
-MAX_BIN_CELLS = 4_000_000
+# The fast quadrature's (observation, bin) cells of one curve: the kept ones take 32 bytes each, 1.6 GB at the
+# limit, which is about 150,000 records of a 24,000-step run (~330 bins a record); the public curves have at most
+# 562 records. They are built _CHUNK_CELLS at a time, so the temporaries stay near 100 MB.
+MAX_BIN_CELLS = 50_000_000
+_CHUNK_CELLS = 1 << 20
 
 
 def peak_index(lr: np.ndarray) -> int:
@@ -141,36 +143,46 @@ class BinnedLossDrop:
         # by large factors
         in_k = np.concatenate([start + edges[edges <= length] for start, length in _rising_stretches(lr)])
         cells = len(steps) * (len(edges) + len(in_k))
-        if cells > MAX_BIN_CELLS:  # about 100 bytes of temporaries per cell: refuse before allocating them
+        if cells > MAX_BIN_CELLS:  # the kept cells take 32 bytes each: refuse before allocating them
             window = -(-cells // MAX_BIN_CELLS)
             raise InputError(
                 f"{len(steps):,} loss records need {cells:,} quadrature cells, above the limit of {MAX_BIN_CELLS:,}; "
-                f"average blocks of {window} or more records (smooth) or use the momentum law",
+                f"average blocks of {window} or more records into one, or use the momentum law",
                 "curves",
             )
+        sums = [
+            np.concatenate([[0.0], np.cumsum(part * f)])
+            for part in (np.maximum(drops, 0.0), np.minimum(drops, 0.0))
+            for f in (1.0, log_lr, before)
+        ]
+        # observation rows in chunks, so that the temporaries (about 15 arrays a cell) stay ~100 MB whatever the curve
+        per_chunk = max(1, _CHUNK_CELLS // (len(edges) + len(in_k)))
+        parts = [
+            self._cells(steps[a : a + per_chunk], a, edges, in_k, sums, prefix) for a in range(0, len(steps), per_chunk)
+        ]
+        self.rows, self.weight, self.log_lr, self.span = (np.concatenate(p) for p in zip(*parts, strict=True))
+        self.n = len(steps)
+
+    @staticmethod
+    def _cells(steps, offset, edges, in_k, sums, prefix) -> tuple[np.ndarray, ...]:
+        """The (row, weight, mean log lr, span) of the non-empty bins of the observation rows ``steps``."""
         cuts = np.concatenate([steps[:, None] - edges[None, :], np.broadcast_to(in_k, (len(steps), len(in_k)))], axis=1)
         cuts = np.sort(np.clip(cuts, -1, steps[:, None]), axis=1)
-        lo, hi = cuts[:, :-1], cuts[:, 1:]
+        lo, hi = cuts[:, :-1] + 1, cuts[:, 1:] + 1
         weights, means_log, means_before = [], [], []
-        for part in (np.maximum(drops, 0.0), np.minimum(drops, 0.0)):
-            cw = np.concatenate([[0.0], np.cumsum(part)])
-            cl = np.concatenate([[0.0], np.cumsum(part * log_lr)])
-            cb = np.concatenate([[0.0], np.cumsum(part * before)])
-            w = cw[hi + 1] - cw[lo + 1]
+        for cw, cl, cb in (sums[:3], sums[3:]):  # rising and falling drops apart, so that weights never cancel
+            w = cw[hi] - cw[lo]
             nz = w != 0.0
             safe_w = np.where(nz, w, 1.0)
             weights.append(w)
-            means_log.append(np.where(nz, (cl[hi + 1] - cl[lo + 1]) / safe_w, 0.0))
-            means_before.append(np.where(nz, (cb[hi + 1] - cb[lo + 1]) / safe_w, 0.0))
+            means_log.append(np.where(nz, (cl[hi] - cl[lo]) / safe_w, 0.0))
+            means_before.append(np.where(nz, (cb[hi] - cb[lo]) / safe_w, 0.0))
         # keep only the (step, bin) cells that hold a drop: a two-stage schedule leaves one per step
         weight = np.concatenate(weights, axis=1)
         rows, cols = np.nonzero(weight)
-        self.rows = rows
-        self.n = len(steps)
-        self.weight = weight[rows, cols]
-        self.log_lr = np.concatenate(means_log, axis=1)[rows, cols]
         span = prefix[steps][:, None] - np.concatenate(means_before, axis=1)
-        self.span = np.maximum(span[rows, cols], 0.0)
+        log_mean = np.concatenate(means_log, axis=1)
+        return rows + offset, weight[rows, cols], log_mean[rows, cols], np.maximum(span[rows, cols], 0.0)
 
     def __call__(self, c: float, beta: float, gamma: float) -> np.ndarray:
         x = np.exp(-gamma * self.log_lr) * self.span

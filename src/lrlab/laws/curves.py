@@ -20,9 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from lrlab.errors import InputError, clip
+from lrlab.files import check_size, require_file
 from lrlab.schedules import Schedule, Tabulated, load
 from lrlab.schedules.base import MAX_DENSE_STEPS, MAX_STEP
 from lrlab.tables import MAX_ROWS, csv_columns
+
+MAX_CURVE_BYTES = 256 << 20  # a curve file is parsed into Python objects first (~10x its size in memory)
 
 
 @dataclass(frozen=True)
@@ -102,9 +105,9 @@ def read_records(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]
     """(steps, loss, lr or None) from a CSV with header ``step,loss[,lr,...]`` or a JSONL of objects.
 
     ``lr`` is None when no record has an LR, and NaN in the records that lack one."""
-    if not path.is_file():
-        raise InputError(f"{path}: {'no such file' if not path.exists() else 'not a regular file'}")
+    require_file(path, "curve")
     try:
+        check_size(path, "curve", MAX_CURVE_BYTES)
         rows = _jsonl_rows(path) if path.suffix.lower() == ".jsonl" else _csv_rows(path)
     except UnicodeDecodeError:
         raise InputError(f"{path}: not UTF-8 text (expected CSV or JSONL)") from None
@@ -134,7 +137,7 @@ def _record(where: str, step, loss, lr) -> tuple[int, float, float | None]:
             raise ValueError
         return int(s), _number(loss), None if lr is None or lr == "" else _number(lr)
     except (TypeError, ValueError, OverflowError):
-        got = f"step={clip(repr(step), 30)} loss={clip(repr(loss), 30)}"
+        got = f"step={clip(step, 30)!r} loss={clip(loss, 30)!r}"
         raise InputError(f"{where}: expected an integer step and numbers, got {got}") from None
 
 

@@ -131,10 +131,11 @@ class Fit:
         space = _Space(self.law)
         feats = self.law.prepare(lr, steps, n_params, False)
         z = space.to_z(self.theta)
-        grad = _jacobian(lambda zz: np.log(np.maximum(self.law.evaluate(space.to_theta(zz), feats), 1e-300)), z)
-        var = np.einsum("ij,jk,ik->i", grad, self.cov, grad) + self.resid_std**2
-        half = _Z95 * np.sqrt(np.maximum(var, 0.0))
-        return pred, pred * np.exp(-half), pred * np.exp(half)
+        with np.errstate(all="ignore"):  # a band that overflows is infinite, not a warning
+            grad = _jacobian(lambda zz: np.log(np.maximum(self.law.evaluate(space.to_theta(zz), feats), 1e-300)), z)
+            var = np.einsum("ij,jk,ik->i", grad, self.cov, grad) + self.resid_std**2
+            half = _Z95 * np.sqrt(np.maximum(var, 0.0))
+            return pred, pred * np.exp(-half), pred * np.exp(half)
 
 
 def _jacobian(fun, z: np.ndarray) -> np.ndarray:

@@ -26,6 +26,7 @@ from lrlab.laws.registry import make_law
 FORMAT = "lrlab.law-fit"
 VERSION = 3  # 2: mpl laws save their "warmup" option (version 1 fits predated it); 3: mpl-qexp saves "gamma"
 READABLE = (2, 3)
+MAX_RESID_STD = 1.0  # of log losses: a residual scatter of 100% is no fit (real fits: ~1e-3)
 MAX_FIT_BYTES = 64 << 20  # a fit of many curves is a few kB; refuse to parse a huge file
 
 
@@ -88,8 +89,12 @@ def fit_from_dict(d: dict, where: str = "fit") -> Fit:
     for p in law.params:
         if not p.lo <= params[p.name] <= p.hi:
             raise InputError(f"{where}: params.{p.name} = {params[p.name]!r} is outside the law's [{p.lo:g}, {p.hi:g}]")
-    if resid < 0 or not delta > 0:
-        raise InputError(f"{where}: resid_std must be >= 0 and huber_delta > 0")
+    if not 0 <= resid < MAX_RESID_STD or not delta > 0:
+        raise InputError(f"{where}: resid_std must lie in [0, {MAX_RESID_STD}) and huber_delta be > 0")
+    eigen = np.linalg.eigvalsh(cov) if cov.size else np.zeros(0)
+    symmetric = np.allclose(cov, cov.T, rtol=1e-6, atol=1e-12 * max(float(np.abs(cov).max(initial=0.0)), 1e-300))
+    if not symmetric or (eigen.size and eigen.min() < -1e-9 * max(float(np.abs(eigen).max()), 1e-300)):
+        raise InputError(f"{where}: cov is not a covariance (symmetric, positive semi-definite)")
     info = _table(d.get("info", {}), "info", where)
     warmup = info.get("warmup", 0)
     if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:

@@ -71,9 +71,11 @@ class Law(ABC):
         return tuple(p.name for p in self.params)
 
     def evaluate(self, theta: dict[str, float], feats: Any) -> np.ndarray:
-        """Predicted loss at the prepared steps."""
-        cols = self.terms(theta, feats)
-        return sum(theta[name] * col for name, col in cols.items())
+        """Predicted loss at the prepared steps. Overflow and invalid values are not warned about: they come back
+        as inf or NaN, which the fitter scores as invalid and predictions refuse."""
+        with np.errstate(all="ignore"):
+            cols = self.terms(theta, feats)
+            return sum(theta[name] * col for name, col in cols.items())
 
     def predict(self, theta: dict[str, float], lr: np.ndarray, steps: np.ndarray, n_params=None) -> np.ndarray:
         """Predicted loss at ``steps`` for the schedule ``lr`` (exact evaluation)."""

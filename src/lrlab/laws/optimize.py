@@ -75,11 +75,15 @@ class _Target:
 
 
 def _valid(loss: float, what: str, peak: float, fit: Fit) -> float:
-    """``loss`` if the law predicted a valid one for ``what``, else an InputError about the peak LR."""
+    """``loss`` if the law predicted a valid one for ``what``, else an InputError saying what was asked of it."""
     if math.isinf(loss):
         fitted = fit.info.get("peak_lr")
-        at = f" (the fit's curves peaked at {fitted:.3g})" if isinstance(fitted, int | float) else ""
-        raise InputError(f"the fitted law predicts no valid final loss for {what} at peak LR {peak:.3g}{at}", "peak")
+        at = f"; the fit's curves peaked at {fitted:.3g}" if isinstance(fitted, int | float) else ""
+        raise InputError(
+            f"the fitted law predicts no valid final loss for {what} (peak LR {peak:.3g}{at}): the request lies "
+            "outside what the fit describes",
+            "peak",
+        )
     return loss
 
 

@@ -21,10 +21,11 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from lrlab.errors import InputError
 from lrlab.files import atomic_write
 from lrlab.laws import Curve, curve_metrics, fit, make_law
 from lrlab.report.figures import save_figure
-from lrlab.report.study_runs import StudyRun, train_in_memory
+from lrlab.report.study_runs import StudyRun, train_in_memory, write_environment
 from lrlab.schedules import parse
 
 LAW_NAMES = ("momentum", "mpl", "mpl-qexp")
@@ -34,6 +35,8 @@ DECAY_SHARE = 0.2  # the held-out WSD run's decay phase: its last 20% of steps
 
 def _curve(run: StudyRun, steps: int, first: int) -> Curve:
     """The run's validation curve from step ``first`` on (the laws model training after warmup)."""
+    if run.status != "done":
+        raise InputError(f"the {run.label} run ended {run.status}: no curve to fit; lower the peak LR", "peak")
     at, val = run.series("val_loss")
     keep = at >= first
     return Curve(run.label, at[keep], val[keep], parse(run.schedule).values(steps), run.schedule)
@@ -50,6 +53,7 @@ def law_study(out_dir: Path, steps: int = 400, peak: float = 1e-2) -> list[dict]
         "WSD 20% (held out)": f"wsd:{common},decay={DECAY_SHARE},shape=linear,final_ratio=0.1",
     }
     runs = {label: train_in_memory(label, "torch-adamw", spec, steps, *overrides) for label, spec in specs.items()}
+    write_environment(out_dir, list(runs.values()))
     curves = {label: _curve(run, steps, first=2 * warmup) for label, run in runs.items()}
     train_curves = [curves["constant"], curves["cosine"]]
     held_out = curves["WSD 20% (held out)"]

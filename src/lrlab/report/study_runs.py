@@ -13,10 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from lrlab.files import write_json
 from lrlab.train import Trainer, load_config
-from lrlab.train.corpus import load_data
-from lrlab.train.environment import numerics
-from lrlab.train.metrics import MemorySink, write_json_atomic
+from lrlab.train.metrics import MemorySink
 
 STUDY_SETTINGS = ("threads=1", "device='cpu'")
 
@@ -28,6 +27,7 @@ class StudyRun:
     schedule: str
     rows: list[dict]
     status: str
+    meta: dict  # the trainer's run metadata: config and environment (run.json's "meta")
 
     def series(self, key: str) -> tuple[np.ndarray, np.ndarray]:
         """(steps, values) of every row that has ``key``."""
@@ -44,14 +44,17 @@ def train_in_memory(label: str, optimizer: str, schedule: str, steps: int, *over
     )
     sink = MemorySink()
     result = Trainer(cfg, sink=sink).run()
-    return StudyRun(label, optimizer, schedule, sink.rows, result.status)
+    return StudyRun(label, optimizer, schedule, sink.rows, result.status, sink.meta.get("meta", {}))
 
 
-def write_environment(out_dir: Path) -> Path:
-    """``environment.json``: the torch build, CPU settings and corpus the study's runs ran with."""
-    settings = dict(numerics(), threads=1)  # what the runs use (STUDY_SETTINGS), not this process's default
-    data = load_data("stdlib")
+ENVIRONMENT_KEYS = ("torch_version", "torch_commit", "threads", "cpu_capability", "mkl", "onednn", "numpy_version")
+ENVIRONMENT_KEYS += ("python_version", "machine", "kernel_env", "device", "data", "data_fingerprint")
+
+
+def write_environment(out_dir: Path, runs: list[StudyRun]) -> Path:
+    """``environment.json``: the torch build, threads, CPU path, device and corpus fingerprint of the study's
+    runs, read from what the trainer recorded for them (so it states what they ran with, not what was asked)."""
+    recorded = next((run.meta for run in runs if run.meta), {})
     path = out_dir / "environment.json"
-    corpus = {"corpus": data.source, "fingerprint": data.fingerprint(), "tokens": [len(data.train), len(data.val)]}
-    write_json_atomic(path, {**settings, "device": "cpu", **corpus})
+    write_json(path, {k: recorded.get(k) for k in ENVIRONMENT_KEYS})
     return path

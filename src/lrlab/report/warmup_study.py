@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from lrlab.files import atomic_write
 from lrlab.report.figures import save_figure
-from lrlab.report.study_runs import StudyRun, train_in_memory
+from lrlab.report.study_runs import StudyRun, train_in_memory, write_environment
 
 EARLY_STEPS = 50  # "early" updates: the first 50
 
@@ -74,6 +74,7 @@ def plot_warmup(runs: list[StudyRun], path: Path, peak: float) -> Path:
 def warmup_study(out_dir: Path, steps: int = 300, peak: float = 1e-2) -> list[dict]:
     """Run the three trainings (warmup: the first 10% of steps), write ``warmup.png`` and ``warmup.csv``."""
     runs = warmup_runs(steps, peak, max(steps // 10, 1))
+    write_environment(out_dir, runs)
     plot_warmup(runs, out_dir / "warmup.png", peak)
     summary = summarize(runs)
     with atomic_write(out_dir / "warmup.csv") as fh:

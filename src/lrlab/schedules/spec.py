@@ -42,7 +42,7 @@ class SpecError(InputError):
     """A malformed spec; the message names the bad token and its 0-based character position."""
 
     def __init__(self, spec: str, pos: int, token: str, why: str) -> None:
-        super().__init__(f"bad schedule spec at position {pos} ({token!r}): {why}  [spec: {spec}]")
+        super().__init__(f"bad schedule spec at position {pos} ({clip(token)!r}): {why}  [spec: {clip(spec, 200)}]")
         self.pos = pos
         self.token = token
 

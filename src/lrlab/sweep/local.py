@@ -27,6 +27,7 @@ class LocalPool:
         # torch._dynamo: the first optimizer a process builds imports it (about 1 s); preloaded once here
         self._ctx.set_forkserver_preload(["lrlab.sweep.worker", "torch._dynamo"])
         self.active: dict[int, tuple[Task, ForkServerProcess]] = {}
+        self._stopping = False  # the sweep is stopping its workers: a SIGTERM death is an interruption
 
     def submit(self, task: Task) -> None:
         proc = self._ctx.Process(target=run_local, args=(task, str(self.store.path)), name=f"lrlab-run-{task.run_id}")
@@ -41,8 +42,11 @@ class LocalPool:
                 continue
             proc.join()
             if proc.exitcode != 0 and self.store.run(run_id)["status"] in ("pending", "running"):
-                why = f"signal {-proc.exitcode}" if proc.exitcode < 0 else f"exit code {proc.exitcode}"
-                self.store.finish_run(run_id, "failed", error=f"the worker process died ({why})")
+                if self._stopping and proc.exitcode == -signal.SIGTERM:  # stopped before its handler was set
+                    self.store.finish_run(run_id, "interrupted", error="stopped by the sweep while starting")
+                else:
+                    why = f"signal {-proc.exitcode}" if proc.exitcode < 0 else f"exit code {proc.exitcode}"
+                    self.store.finish_run(run_id, "failed", error=f"the worker process died ({why})")
             del self.active[run_id]
             done.append(run_id)
         return done
@@ -52,6 +56,7 @@ class LocalPool:
 
     def stop(self) -> None:
         """Ask every worker to stop after its current step (SIGTERM: checkpoint, status interrupted)."""
+        self._stopping = True
         for _task, proc in self.active.values():
             if proc.is_alive() and proc.pid is not None:
                 os.kill(proc.pid, signal.SIGTERM)

@@ -76,6 +76,8 @@ def run_local(task: Task, store_path: str) -> None:
     try:
         store.claim(task.run_id)  # an attempt from here on, even one that fails before its first step
         _train(task, StoreSink(store, task.run_id, claimed=True), [_ParentWatch()])
+        if store.run(task.run_id)["status"] == "running":  # stopped during its first step: the trainer kept nothing
+            store.finish_run(task.run_id, "interrupted", error="stopped before its first step was done")
     except _Stopped:
         if store.run(task.run_id)["status"] == "running":
             store.finish_run(task.run_id, "interrupted", error="stopped before its first step")

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from lrlab.errors import InputError, clip
+from lrlab.errors import InputError, clip, first_line
 from lrlab.files import atomic_write, make_dirs
 
 _NAME = re.compile(r"^ckpt-(\d{8})\.pt$")
@@ -35,6 +35,8 @@ def list_checkpoints(folder: Path) -> list[Path]:
 
 def save_checkpoint(folder: Path, step: int, state: dict[str, Any], keep_last: int) -> Path:
     make_dirs(folder)
+    for stale in folder.glob(".ckpt-*.tmp"):  # a run killed while writing left it (one run writes a folder)
+        stale.unlink(missing_ok=True)
     path = checkpoint_path(folder, step)
     with atomic_write(path, "wb") as f:
         torch.save(state, f)
@@ -57,8 +59,9 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
                     "loading them could run code (lrlab checkpoints never hold such objects)"
                 ) from None
             raise InputError(f"checkpoint {path} is corrupted or not an lrlab checkpoint (not a tensor file)") from None
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"checkpoint {path} is corrupted or not an lrlab checkpoint ({clip(reason, 120)})") from None
+        raise InputError(
+            f"checkpoint {path} is corrupted or not an lrlab checkpoint ({clip(first_line(exc), 120)})"
+        ) from None
     if not isinstance(state, dict) or not {"step", "model", "optimizer", "scheduler"} <= state.keys():
         raise InputError(f"checkpoint {path} is not an lrlab checkpoint (missing step/model/optimizer/scheduler)")
     step, initial = state["step"], state.get("initial_loss")

@@ -87,6 +87,7 @@ class TrainConfig:
     device: str = "auto"  # "auto" (cuda when available), "cpu", "cuda", "cuda:1", ...
     precision: str = "fp32"  # "fp32" or "bf16" (autocast; for GPUs)
     threads: int = 0  # CPU threads for torch during the run (torch.set_num_threads); 0 keeps torch's default
+    check_memory: bool = True  # refuse a model whose estimated training memory exceeds what is free (train/budget)
 
     @property
     def tokens_per_step(self) -> int:
@@ -142,8 +143,8 @@ class TrainConfig:
             raise InputError(f"config: divergence_factor must be > 1, got {self.divergence_factor}")
         if self.grad_clip < 0 or self.weight_decay < 0 or self.ckpt_every < 0:
             raise InputError("config: grad_clip, weight_decay and ckpt_every must be >= 0")
-        if self.threads < 0:
-            raise InputError(f"config: threads must be >= 0 (0: torch's default), got {self.threads}")
+        if not 0 <= self.threads <= 1024:
+            raise InputError(f"config: threads must lie in [0, 1024] (0: torch's default), got {self.threads}")
         if self.model.preset not in PRESETS:
             raise InputError(f"config: unknown model.preset {self.model.preset!r} (known: {', '.join(PRESETS)})")
         if not 0 <= self.seed < 2**63:

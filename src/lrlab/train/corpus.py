@@ -51,7 +51,7 @@ class TokenData:
         h = hashlib.sha256()
         for part in (self.train, self.val):
             h.update(len(part).to_bytes(8, "little"))
-            h.update(np.ascontiguousarray(part, dtype="<u2").tobytes())
+            h.update(memoryview(np.ascontiguousarray(part, dtype="<u2")))  # no copy for a little-endian memmap
         return h.hexdigest()[:16]
 
 

@@ -5,14 +5,17 @@ A short run at a high LR is chaotic: a last-bit difference in one kernel grows i
 fixed torch build, CPU thread count, CPU kernel path and corpus the trainer is bit-for-bit deterministic; each of
 those moved the demo's 400-step WSD run (peak LR 1e-2) on one machine: thread count 1/2/3/4/8 and the CPU
 kernel path (ATen default/avx2/avx512, MKL's and oneDNN's instruction sets) by up to 0.02 in final validation
-loss (sd 0.006 over 11 settings), one small file more or less in the corpus by up to 0.13, seeds by sd 0.10.
+loss (sd 0.006 over 11 settings), one small file more or less in the corpus by up to 0.13, seeds by sd 0.10
+(measured with one-off scripts setting those variables around lrlab.report.law_study; not in the repository).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import re
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -39,3 +42,15 @@ def numerics() -> dict[str, object]:
         "machine": platform.machine(),
         "kernel_env": {k: os.environ[k] for k in KERNEL_VARIABLES if k in os.environ},
     }
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """torch's CPU thread count set to ``n`` for the block (0 keeps it), and restored after."""
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -23,8 +23,10 @@ the folder as it was.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import math
+import os
 import signal
 import time
 import traceback
@@ -37,8 +39,8 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from lrlab import __version__
-from lrlab.errors import InputError, clip
-from lrlab.files import check_output_dir
+from lrlab.errors import InputError, clip, first_line
+from lrlab.files import check_output_dir, make_dirs
 from lrlab.schedules import load as load_schedule
 from lrlab.schedules.torch import ScheduleLR
 from lrlab.train import ddp
@@ -48,7 +50,7 @@ from lrlab.train.callbacks import Hooks, StepContext, resolve_probes
 from lrlab.train.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
 from lrlab.train.config import TrainConfig
 from lrlab.train.corpus import TokenData, load_data
-from lrlab.train.environment import numerics
+from lrlab.train.environment import numerics, torch_threads
 from lrlab.train.metrics import JsonlSink, MetricsSink, NullSink
 from lrlab.train.model import GPT
 from lrlab.train.progress import StepProgress
@@ -105,11 +107,21 @@ def build_optimizer(cfg: TrainConfig, model: GPT, lr: float) -> torch.optim.Opti
         cls = OPTIMIZERS[cfg.optimizer]
     # TOML has no tuples; torch optimizers take betas as one
     options = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.optimizer_options.items()}
+    _check_betas(options.get("betas"))
     try:
         return cls(groups, lr=lr, weight_decay=cfg.weight_decay, **options)
-    except (TypeError, ValueError, RuntimeError) as exc:
+    except (TypeError, ValueError, RuntimeError, IndexError) as exc:
         given = ", ".join(sorted(options)) or "none given"
         raise InputError(f"config optimizer_options ({given}) for {cfg.optimizer}: {clip(exc, 160)}") from None
+
+
+def _check_betas(betas: Any) -> None:
+    """``betas``, when given, is two numbers in [0, 1) (torch checks two of them and fails later on a third)."""
+    if betas is None:
+        return
+    numbers = isinstance(betas, tuple) and all(isinstance(b, int | float) and not isinstance(b, bool) for b in betas)
+    if not (numbers and len(betas) == 2 and all(0 <= b < 1 for b in betas)):
+        raise InputError(f"config optimizer_options: betas must be two numbers in [0, 1), got {clip(betas)}")
 
 
 def earlier_run(out_dir: Path) -> list[str]:
@@ -187,7 +199,8 @@ class Trainer:
         gpt = cfg.gpt_config(self.data.vocab_size)
         self._check_vocab(gpt.vocab_size)
         self.rows_per_micro = cfg.batch_size // (d.world_size * cfg.grad_accum)
-        check_fits(gpt, self.rows_per_micro, d.device)
+        if cfg.check_memory:
+            check_fits(gpt, self.rows_per_micro, d.device)
 
         torch.manual_seed(cfg.seed)  # same initial weights on every process
         self.model = GPT(gpt).to(d.device)
@@ -204,6 +217,9 @@ class Trainer:
         self.progress = progress and d.is_main
         self.autocast = torch.autocast(d.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
         self._fresh = not resume  # a fresh run clears the folder's old checkpoints once it really starts
+        self._resume, self._overwrite = resume, overwrite
+        self.recorded = False  # the records opened (after the first step)
+        self._lock_fd: int | None = None
 
     # --- checks before anything is written ---------------------------------------------------------------------
 
@@ -224,7 +240,10 @@ class Trainer:
             )
 
     def _check_vocab(self, vocab: int) -> None:
-        """Every token id of the data must index the embedding (else an IndexError inside the first step)."""
+        """Every token id of the data must index the embedding (else an IndexError inside the first step). Only a
+        vocabulary smaller than the data's can fail, so the scan of the tokens is skipped otherwise."""
+        if vocab >= 1 << 16 or vocab >= self.data.vocab_size == 256:  # uint16 tokens; bytes are < 256
+            return
         top = max(int(a.max()) if a.size else 0 for a in (self.data.train, self.data.val))
         if top >= vocab:
             raise InputError(
@@ -245,12 +264,12 @@ class Trainer:
             self.optimizer.load_state_dict(state["optimizer"])
             self.scheduler.load_state_dict(state["scheduler"])
         except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as exc:
-            first = clip(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, 160)
+            first = clip(first_line(exc), 160)
             raise InputError(f"checkpoint {found[-1]} does not fit this config's model/optimizer: {first}") from None
-        if state["step"] > self.total_steps:
+        if state["step"] >= self.total_steps:
             raise InputError(
-                f"checkpoint {found[-1]} is at step {state['step']:,}, past this run's {self.total_steps:,} steps; "
-                "raise steps to continue it",
+                f"the run in {self.out_dir} has done {state['step']:,} steps, this config asks for "
+                f"{self.total_steps:,}; raise steps to continue it",
                 "resume",
             )
         self.start_step, self.initial_loss = state["step"], state.get("initial_loss")
@@ -380,7 +399,7 @@ class Trainer:
         self.hooks("after_backward", ctx)
         if cfg.grad_clip > 0:
             ctx.row["grad_norm"] = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip).item()
-        self.optimizer.step()
+        self._optimizer_step(first=step == self.start_step and not self.recorded)
         self.scheduler.step()
         self.hooks("after_step", ctx)
         self.optimizer.zero_grad(set_to_none=True)
@@ -391,13 +410,8 @@ class Trainer:
 
     def run(self) -> RunResult:
         """Train to ``total_steps`` (see the module doc); ``cfg.threads`` applies for the run's duration."""
-        before = torch.get_num_threads()
-        if self.cfg.threads:
-            torch.set_num_threads(self.cfg.threads)
-        try:
+        with torch_threads(self.cfg.threads):
             return self._run()
-        finally:
-            torch.set_num_threads(before)
 
     def _run(self) -> RunResult:
         cfg = self.cfg
@@ -410,7 +424,6 @@ class Trainer:
         )
         progress = StepProgress(self.total_steps, self.start_step, cfg.tokens_per_step, self.progress, header)
         status, steps_done, loss, val_loss, diverged_at = "done", self.start_step, None, None, None
-        opened = False
         started = time.perf_counter()
         # the signal handlers cover everything from the first record to the last, so a SIGTERM never leaves a
         # run recorded as "running"
@@ -419,10 +432,12 @@ class Trainer:
                 self.hooks("on_train_start", self._context(self.start_step, []))
                 with progress:
                     for step in range(self.start_step, self.total_steps):
-                        ctx, diverged, stop_now = (self._train_step if opened else self._first_step)(step, stop)
-                        if not opened:
+                        ctx, diverged, stop_now = self._train_step(step, stop)
+                        if not self.recorded:
+                            if stop_now:  # stopped before its first step was done: nothing recorded, nothing lost
+                                self.hooks("on_train_end", self._context(step, []))
+                                return RunResult("interrupted", self.start_step)
                             self._open_records()
-                            opened = True
                         loss, row = ctx.loss, ctx.row
                         if diverged:
                             status, diverged_at = "diverged", step
@@ -440,44 +455,71 @@ class Trainer:
                         if stop_now:
                             status = "interrupted"
                             break
-                if not opened:  # nothing left to run (a resume at or past steps): the records still say so
-                    self._open_records()
-                    opened = True
                 if status != "diverged":
                     self._checkpoint(steps_done)
             except BaseException as exc:
-                if opened:
+                if self.recorded:
                     failed = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
                     error = f"{type(exc).__name__}: {exc}"
                     trace = traceback.format_exc()
                     self.sink.close({"status": failed, "steps_done": steps_done, "error": error, "traceback": trace})
                 raise
+            finally:
+                self._unlock()
             self.hooks("on_train_end", self._context(steps_done, []))
             summary = {"final_train_loss": loss, "final_val_loss": val_loss, "diverged_at": diverged_at}
             self.sink.close({"status": status, "steps_done": steps_done, **summary})
         return RunResult(status, steps_done, **summary)
 
-    def _first_step(self, step: int, stop: _StopSignal) -> tuple[StepContext, bool, bool]:
-        """The run's first step: an error here means the config cannot train at all (nothing is recorded yet),
-        so it is an :class:`InputError`; later errors are failures of a run that started."""
+    def _optimizer_step(self, first: bool) -> None:
+        """``optimizer.step()``; on a run's first step an error there is the optimizer refusing its options
+        (torch checks some only then, e.g. ``capturable`` on a CPU): an :class:`InputError` (nothing is recorded
+        yet), with the original error kept as its cause."""
+        if not first:
+            self.optimizer.step()
+            return
         try:
-            return self._train_step(step, stop)
-        except (RuntimeError, ValueError, TypeError, IndexError, AssertionError, NotImplementedError) as exc:
-            if isinstance(exc, InputError):
-                raise
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            self.optimizer.step()
+        except InputError:
+            raise  # an lrlab optimizer's own message (LionAR without weight decay)
+        except (RuntimeError, ValueError, TypeError, IndexError, AssertionError) as exc:
             raise InputError(
-                "config: the first training step failed, nothing was recorded "
-                f"({type(exc).__name__}: {clip(first, 160)})"
-            ) from None
+                f"config: {self.cfg.optimizer} refused its options at the first step, nothing was recorded "
+                f"({type(exc).__name__}: {clip(first_line(exc), 160)})"
+            ) from exc
 
     def _open_records(self) -> None:
-        """Start the run's records, after its first step ran: a fresh run into a folder it may overwrite drops the
-        earlier run's checkpoints, so they cannot mix with this run's."""
-        if self._fresh and self.ckpt_dir is not None and self.dist.is_main:
-            for old in list_checkpoints(self.ckpt_dir):
-                old.unlink()
+        """Start the run's records, after its first step ran. The output folder is locked for this run first (a
+        second run into it, started meanwhile, is refused then), and a fresh run into a folder it may overwrite
+        drops the earlier run's checkpoints, so they cannot mix with this run's."""
+        if self.out_dir is not None and self.dist.is_main:
+            self._lock()
+            if self._fresh:
+                for old in list_checkpoints(self.ckpt_dir):
+                    old.unlink()
         self.sink.open(self.metadata(), self.start_step)
+        self.recorded = True
+
+    def _lock(self) -> None:
+        """An exclusive lock on ``OUT/.lock`` until the run ends (released by the OS if the process dies)."""
+        make_dirs(self.out_dir, "out_dir")
+        fd = os.open(self.out_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise InputError(
+                f"another run is writing into {self.out_dir}; wait for it or choose another", "out_dir"
+            ) from None
+        self._lock_fd = fd
+        if not (self._resume or self._overwrite) and earlier_run(self.out_dir):  # written since the first check
+            self._unlock()
+            raise InputError(f"{self.out_dir} received another run's records while this one started", "out_dir")
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor releases the flock
+            self._lock_fd = None
 
 
 def train(cfg: TrainConfig, out_dir: str | Path | None = None, resume: bool = False, **kwargs: Any) -> RunResult:

@@ -16,6 +16,7 @@ from lrlab.errors import InputError, clip
 from lrlab.probes import CatapultResult, RangeTestResult, catapult_search, catapult_warmup, lr_range_test
 from lrlab.schedules.families import Warmed
 from lrlab.train.config import TrainConfig
+from lrlab.train.environment import torch_threads
 from lrlab.train.loop import Trainer
 
 METHODS = ("range", "catapult")
@@ -85,18 +86,19 @@ def find_lr(
     if not 1 <= k <= MAX_CATAPULT_K:
         raise InputError(f"must lie in [1, {MAX_CATAPULT_K}], got {k}", "k")
     trainer = Trainer(cfg)
-    if method == "range":
-        result = lr_range_test(
-            trainer.model,
-            trainer.optimizer,
-            lambda i: _step_loss(trainer, i),
-            lr_min,
-            lr_max,
-            steps,
-            progress=progress,
-        )
-        return LRSearch(method, result, None)
-    result = catapult_search(trainer.model, trainer.optimizer, lambda: _step_loss(trainer, 0), lr_start=lr_min, k=k)
+    with torch_threads(cfg.threads):
+        if method == "range":
+            result = lr_range_test(
+                trainer.model,
+                trainer.optimizer,
+                lambda i: _step_loss(trainer, i),
+                lr_min,
+                lr_max,
+                steps,
+                progress=progress,
+            )
+            return LRSearch(method, result, None)
+        result = catapult_search(trainer.model, trainer.optimizer, lambda: _step_loss(trainer, 0), lr_start=lr_min, k=k)
     schedule = trainer.schedule
     warm = str(catapult_warmup(schedule, result.eta_c)) if isinstance(schedule, Warmed) else None
     return LRSearch(method, result, warm)

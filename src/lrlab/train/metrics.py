@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any, Protocol
 
-from lrlab.files import json_ready, make_dirs, write_text
+from lrlab.files import json_ready, make_dirs, write_json, write_text
 
 
 class MetricsSink(Protocol):
@@ -69,13 +69,16 @@ class TeeSink:
 
 
 class MemorySink:
-    """Keeps the rows in memory (``rows``, ``result``): for studies and tests that read a run back without files."""
+    """Keeps the records in memory (``meta``, ``rows``, ``result``): for studies and tests that read a run back
+    without files."""
 
     def __init__(self) -> None:
+        self.meta: dict[str, Any] = {}
         self.rows: list[dict[str, Any]] = []
         self.result: dict[str, Any] | None = None
 
     def open(self, meta: dict[str, Any], start_step: int) -> None:
+        self.meta = meta
         self.rows = [r for r in self.rows if r["step"] < start_step]
 
     def log(self, row: dict[str, Any]) -> None:
@@ -93,11 +96,6 @@ def _step_of(line: str) -> int | None:
         return int(json.loads(line)["step"])
     except (ValueError, KeyError, TypeError):
         return None
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """``obj`` as indented strict JSON (non-finite numbers as null), replacing ``path`` atomically."""
-    write_text(path, json.dumps(json_ready(obj), indent=2, allow_nan=False))
 
 
 class JsonlSink:
@@ -124,7 +122,7 @@ class JsonlSink:
             )
         write_text(self.metrics_path, kept)
         self._file = open(self.metrics_path, "a", buffering=1)  # line-buffered: a crash loses no full row
-        write_json_atomic(self.run_path, {"status": "running", "steps_done": start_step, **meta})
+        write_json(self.run_path, {"status": "running", "steps_done": start_step, **meta})
 
     def log(self, row: dict[str, Any]) -> None:
         self._file.write(json.dumps(json_ready(row), allow_nan=False) + "\n")  # a diverged loss is null
@@ -136,4 +134,4 @@ class JsonlSink:
         if self._file is not None:
             self._file.close()
             self._file = None
-        write_json_atomic(self.run_path, {**result, **self._meta})
+        write_json(self.run_path, {**result, **self._meta})
