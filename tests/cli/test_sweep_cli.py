@@ -209,9 +209,11 @@ def test_runs_show_json_has_the_run_and_its_curves(swept) -> None:
     assert {k: shown[k] for k in ("id", "study", "status", "config", "cell", "final", "attempts")} == {
         k: run[k] for k in ("id", "study", "status", "config", "cell", "final", "attempts")
     }
+    (artifact,) = shown["artifacts"]  # the run's folder (its checkpoints), where the sweep put it
+    assert artifact["kind"] == "run_dir" and list(Path(artifact["path"], "checkpoints").glob("ckpt-*.pt"))
     text = _ok(_invoke("runs", "show", str(run["id"]), "--store", store))
     assert f"run {run['id']} of study tiny4: done after 1 attempt(s)" in text
-    assert f"train_loss ({STEPS} steps)" in text
+    assert f"train_loss ({STEPS} steps)" in text and f"run_dir: {artifact['path']}" in text
 
 
 def test_runs_export_writes_one_row_per_run(swept, tmp_path: Path) -> None:
@@ -232,6 +234,7 @@ def test_runs_bad_inputs_are_one_error_line(swept, tmp_path: Path) -> None:
     _one_error_line(_invoke("runs", "list", "nope", "--store", store), "no study 'nope'", "tiny4")
     _one_error_line(_invoke("runs", "show", "9999", "--store", store), "no run 9999")
     _one_error_line(_invoke("runs", "show", "abc", "--store", store))
+    _one_error_line(_invoke("runs", "show", "9" * 25, "--store", store), f"no run {'9' * 25}")
     out = tmp_path / "x.xyz"
     _one_error_line(_invoke("runs", "export", "tiny4", "--out", out, "--store", store), "--out", ".xyz")
     assert not out.exists()
@@ -268,12 +271,36 @@ def test_sweep_bad_study_is_one_error_line_and_creates_no_store(here: Path, corp
     assert not (here / "runs.db").exists()
 
 
-@pytest.mark.parametrize("flag", [("--workers", "0"), ("--executor", "slurm"), ("--gpus", "-1")], ids=lambda f: f[0])
+@pytest.mark.parametrize(
+    "flag",
+    [("--workers", "0"), ("--executor", "slurm"), ("--gpus", "-1"), ("--address", "auto"), ("--runs-dir", "afile")],
+    ids=lambda f: f[0],
+)
 def test_sweep_bad_option_is_one_error_line_and_creates_no_store(here: Path, corpus: Path, flag) -> None:
     study = here / "good.toml"
     study.write_text(_study_text(corpus))
+    (here / "afile").write_text("a file where the run folders would go")
     _one_error_line(_invoke("sweep", study, "--store", here / "runs.db", *flag), flag[0])
     assert not (here / "runs.db").exists()
+
+
+def test_a_sweep_with_a_failed_run_exits_1_and_says_how_to_see_it(here: Path, corpus: Path) -> None:
+    study = here / "blocked.toml"
+    study.write_text(_study_text(corpus, name="blocked").replace("retries = 1", "retries = 0"))
+    (here / "runs.runs").mkdir()
+    (here / "runs.runs" / "blocked").write_text("a file where the study's run folders go: every run fails")
+    result = _invoke("sweep", study, "--store", here / "runs.db", "--workers", "1")
+    assert result.exit_code == 1, result.output
+    assert "4 failed" in result.stdout and "lrlab runs show RUN_ID" in result.stdout
+    with Store(here / "runs.db") as db:
+        assert [r["status"] for r in db.runs("blocked")] == ["failed"] * 4
+
+
+def test_dry_run_prints_a_study_name_with_markup_literally(here: Path, corpus: Path) -> None:
+    study = here / "markup.toml"
+    study.write_text(_study_text(corpus, name="[/]x [bold red]RED"))
+    out = _ok(_invoke("sweep", study, "--dry-run"))
+    assert "[/]x [bold red]RED: 4 cells" in out
 
 
 # --- lrlab train --store -------------------------------------------------------------------------------------

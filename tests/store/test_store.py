@@ -255,12 +255,30 @@ def test_a_file_that_is_not_sqlite_is_an_input_error(tmp_path: Path, content: by
     assert path.read_bytes() == content
 
 
-def test_a_folder_or_a_missing_folder_is_an_input_error(tmp_path: Path) -> None:
+def test_a_folder_is_an_input_error_and_a_missing_folder_is_created(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="is not a file"):
         Store(tmp_path)
-    with pytest.raises(InputError, match="does not exist"):
-        Store(tmp_path / "nowhere" / "runs.db")
-    assert not (tmp_path / "nowhere").exists()
+    with Store(tmp_path / "new" / "folder" / "runs.db") as s:
+        assert s.version == SCHEMA_VERSION
+    with open(tmp_path / "a-file", "w"), pytest.raises(InputError, match="cannot create the folder"):
+        Store(tmp_path / "a-file" / "runs.db")
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_foreign_sqlite_file_claiming_a_store_version_is_refused_untouched(tmp_path: Path, version: int) -> None:
+    """Another app's SQLite file whose user_version happens to be 1 or 2 lacks the store's tables: refused before
+    any PRAGMA writes it (it stays out of WAL mode, byte for byte as it was)."""
+    path = tmp_path / "app.db"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE users (id INTEGER)")
+    db.execute(f"PRAGMA user_version={version}")
+    db.commit()
+    db.close()
+    before = path.read_bytes()
+    with pytest.raises(InputError, match="not an lrlab run store") as info:
+        Store(path)
+    assert "users" in str(info.value) and "\n" not in str(info.value)
+    assert path.read_bytes() == before and not path.with_name("app.db-wal").exists()
 
 
 def test_open_waits_for_another_writer_on_a_fresh_file_instead_of_failing(tmp_path: Path) -> None:

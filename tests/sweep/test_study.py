@@ -59,7 +59,6 @@ def test_list_axes_give_their_product_in_order(tmp_path: Path) -> None:
         assert (cell.config.seed, cell.config.batch_size) == (cell.values["seed"], cell.values["batch_size"])
         assert cell.config.steps == 100 and cell.config.seq_len == 32  # the rest from the base
         assert cell.config.schedule == "cosine:peak=1e-3,warmup=10,total=100,final=1e-4"  # untouched
-    assert study.cells[3].label() == "seed=1 batch_size=8"
     assert study.spec() == {
         "source": str(path),
         "budget": "steps",
@@ -83,10 +82,10 @@ def test_log_range_is_geomspace_to_6_significant_digits(tmp_path: Path, lo: floa
         assert parse(cell.config.schedule).peak == cell.values["lr"]
 
 
-@pytest.mark.parametrize(("lo", "hi", "n"), [(0.0, 1.0, 5), (-1.0, 3.0, 9), (0.9, 0.999, 4), (2.0, 2.0, 1)])
+@pytest.mark.parametrize(("lo", "hi", "n"), [(0.0, 1.0, 5), (0.5, 3.0, 9), (0.9, 0.999, 4), (2.0, 2.0, 1)])
 def test_lin_range_is_linspace_to_6_significant_digits(tmp_path: Path, lo: float, hi: float, n: int) -> None:
-    path = _study(tmp_path, f'base = "base.toml"\n[axes]\n"optimizer_options.beta" = {{lin = [{lo}, {hi}], n = {n}}}\n')
-    got = [c.values["optimizer_options.beta"] for c in load_study(path).cells]
+    path = _study(tmp_path, f'base = "base.toml"\n[axes]\n"optimizer_options.eps" = {{lin = [{lo}, {hi}], n = {n}}}\n')
+    got = [c.values["optimizer_options.eps"] for c in load_study(path).cells]
     expected = np.linspace(lo, hi, n)
     assert got == [_sig6(v) for v in expected]
     np.testing.assert_allclose(got, expected, rtol=5e-6, atol=0)
@@ -214,9 +213,11 @@ def test_token_budget_leaves_an_unbounded_schedule_unbounded(tmp_path: Path) -> 
     assert [c.config.schedule for c in study.cells] == ["constant:peak=1e-3,warmup=2"] * 2
 
 
-def test_base_as_a_path_and_as_a_table_with_file_and_keys(tmp_path: Path) -> None:
+def test_base_as_a_path_and_as_a_table_with_file_and_keys(tmp_path: Path, monkeypatch) -> None:
     sub = tmp_path / "studies"
     sub.mkdir()
+    (sub / "corpus.txt").write_text("text")  # a data path is the run's, relative to where the sweep runs
+    monkeypatch.chdir(sub)
     (sub / "base.toml").write_text(BASE + '[model]\npreset = "tiny"\n[optimizer_options]\nbetas = [0.9, 0.95]\n')
     as_path = load_study(_study(sub, 'base = "base.toml"\n', base=None, name="a.toml"))  # relative to the study
     cfg = as_path.cells[0].config
@@ -249,13 +250,13 @@ name = "dotted"
 retries = 0
 [axes]
 "model.preset" = ["tiny", "mini"]
-"optimizer_options.beta" = [0.9, 0.99]
+"optimizer_options.eps" = [1e-8, 1e-6]
 "model.qk_norm" = [true]
 """
     study = load_study(_study(tmp_path, text))
     assert (study.name, study.retries) == ("dotted", 0)
-    got = {(c.config.model.preset, c.config.optimizer_options["beta"], c.config.model.qk_norm) for c in study.cells}
-    assert got == {("tiny", 0.9, True), ("tiny", 0.99, True), ("mini", 0.9, True), ("mini", 0.99, True)}
+    got = {(c.config.model.preset, c.config.optimizer_options["eps"], c.config.model.qk_norm) for c in study.cells}
+    assert got == {("tiny", 1e-8, True), ("tiny", 1e-6, True), ("mini", 1e-8, True), ("mini", 1e-6, True)}
 
 
 def test_cell_count_limit_is_inclusive(tmp_path: Path, monkeypatch) -> None:
@@ -348,6 +349,12 @@ BAD = [
     ("retries-not-integer", "retries = 1.5\n", None, ["retries must be a whole number"]),
     ("retries-too-many", "retries = 101\n", None, ["retries must be a whole number in [0, 100]"]),
     ("name-empty", 'name = "  "\n', None, ["name must be a non-empty string"]),
+    ("repeated-axis-value", B + "[axes]\nlr = [1e-3, 1e-3]\n", BASE, ["cells {lr=0.001} and {lr=0.001}", "same run"]),
+    ("bad-optimizer-option", B + '[axes]\noptimizer_options = [{betas = [0.9, "x"]}]\n', BASE,
+     ["cell {optimizer_options=", "betas must be two numbers"]),
+    ("unknown-optimizer-option", B + "[axes]\noptimizer_options = [{nesterov = true}]\n", BASE,
+     ["cell {optimizer_options=", "nesterov"]),
+    ("missing-data-path", B + '[axes]\ndata = ["no/such/corpus.txt"]\n', BASE, ["cell {data=", "no such file"]),
 ]  # fmt: skip
 
 

@@ -29,7 +29,7 @@ import pytest
 
 import lrlab.train.loop
 from lrlab.store import Store
-from lrlab.sweep import execute, load_study, plan, threads_per_worker
+from lrlab.sweep import execute, load_study, plan, summarize, threads_per_worker
 from lrlab.sweep.driver import Listener, run_dir
 from lrlab.train.checkpoint import list_checkpoints
 from lrlab.train.config import config_from_dict
@@ -115,6 +115,12 @@ def live_runs(path: Path) -> dict[int, tuple[str, int | None]]:
         return {i: (status, pid) for i, status, pid in query(path, "SELECT id, status, pid FROM runs ORDER BY id")}
     except sqlite3.OperationalError:  # the driver has not created the tables yet
         return {}
+
+
+def ckpt_dir(path: Path, runs_root: Path, study: str, run_id: int) -> Path:
+    """The checkpoint folder of a run of a store a sweep may be writing now."""
+    config = json.loads(query(path, "SELECT config FROM runs WHERE id = ?", (run_id,))[0][0])
+    return run_dir(runs_root, study, {"id": run_id, "config": config}) / "checkpoints"
 
 
 def curves(path: Path) -> dict[int, dict[tuple[int, str], float | None]]:
@@ -308,6 +314,55 @@ def test_a_second_execute_runs_nothing(local_sweep):
     assert len(counts) == 4 and all(n > 0 for _, n in counts)
 
 
+def test_checkpoints_without_their_rows_are_not_resumed(tmp_path, corpus):
+    """A store deleted and created anew (run ids restart at 1) beside the old run folders: the same config finds
+    its old checkpoints but not the rows before them, so it trains afresh and stores every step (resuming would
+    leave a hole, as a cancelled Ray task's lost rows would); another config never sees them (folders are named
+    by config hash)."""
+    path = tmp_path / "runs.db"
+    first = load_study(write_study(tmp_path, "again", corpus, axes="lr = [3e-3]"))
+    with Store(path) as store:
+        execute(first, store, workers=1)
+        reference = store.runs("again")[0]
+    want = curves(path)[reference["id"]]
+    folder = run_dir(tmp_path / "runs.runs", "again", reference)
+    assert list_checkpoints(folder / "checkpoints")
+    for suffix in ("", "-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    with Store(path) as store:
+        execute(first, store, workers=1)
+        again = store.runs("again")[0]
+    assert again["id"] == reference["id"] == 1 and again["status"] == "done"
+    assert curves(path)[1] == want  # all 20 steps, bit for bit: trained from scratch
+    for suffix in ("", "-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    other = load_study(write_study(tmp_path, "again", corpus, axes="lr = [1e-3]"))
+    with Store(path) as store:
+        execute(other, store, workers=1)
+        run = store.runs("again")[0]
+    assert run["id"] == 1 and run_dir(tmp_path / "runs.runs", "again", run) != folder
+    assert sorted({s for s, _ in curves(path)[1]}) == list(range(20))
+    assert run["final"]["final_val_loss"] != reference["final"]["final_val_loss"]
+
+
+def test_the_summary_of_a_sweep_covers_its_own_runs_only(tmp_path, corpus):
+    """A study file edited after a sweep keeps the earlier runs in the store; the new sweep's table and best LR
+    come from the new cells alone."""
+    path = tmp_path / "runs.db"
+    with Store(path) as store:
+        old = execute(load_study(write_study(tmp_path, "edit", corpus, axes="lr = [3e-3, 1e-3]", steps=20)), store)
+        new = execute(load_study(write_study(tmp_path, "edit", corpus, axes="lr = [3e-3, 1e-3]", steps=6)), store)
+        assert len(store.runs("edit")) == 4
+        summary = summarize(store, "edit", run_ids=[r["id"] for r in new.runs])
+        finals = {r["cell"]["lr"]: store.run(r["id"])["final"]["final_val_loss"] for r in new.runs}
+        everything = summarize(store, "edit")
+    (row,) = summary.rows
+    assert row["cells"] == {lr: f"{v:.4f}" for lr, v in finals.items()}
+    assert row["best"] == min(finals.values()) and finals[row["best_lr"]] == row["best"]
+    assert {r["id"] for r in old.runs}.isdisjoint(r["id"] for r in new.runs)
+    assert everything.rows[0]["best"] < row["best"]  # the 20-step runs beat the 6-step ones: excluded above
+
+
 def test_diverged_and_failed_cells_are_recorded_and_failures_retried_within_retries(tmp_path, corpus):
     """lr=1e3 diverges (a result, never retried); two runs fail at run time (a file stands where their checkpoint
     folder goes: the 5-step checkpoint raises) and are recorded failed with the error while the other cells
@@ -317,7 +372,7 @@ def test_diverged_and_failed_cells_are_recorded_and_failures_retried_within_retr
     runs_root = tmp_path / "runs.runs"
     with Store(tmp_path / "runs.db") as store:
         ids = [r["id"] for r in plan(study, store).runs]
-        blocks = [run_dir(runs_root, study.name, i) / "checkpoints" for i in ids[2:4]]
+        blocks = [run_dir(runs_root, study.name, store.run(i)) / "checkpoints" for i in ids[2:4]]
         for block in blocks:
             block.parent.mkdir(parents=True)
             block.write_text("in the way")
@@ -385,9 +440,8 @@ class _InterruptOnStart(Listener):
 
 def test_ctrl_c_while_a_worker_starts_is_not_a_failure(tmp_path, corpus):
     """execute's doc: Ctrl-C stops the workers after their current step, each run recorded interrupted. A worker
-    that has not built its trainer yet has no SIGTERM handler: SIGTERM kills it and the driver records the run
-    failed ("the worker process died (signal 15)"), spending one of its retries on a Ctrl-C; with retries = 0 the
-    run is never run again."""
+    stopped before its trainer exists (it has not installed its own SIGTERM handler yet) must record its run
+    interrupted too, not failed: a Ctrl-C spends no retry, and with retries = 0 the run still runs again."""
     study = load_study(write_study(tmp_path, "ctrl-c-at-start", corpus, axes="lr = [3e-3]", retries=0))
     with Store(tmp_path / "runs.db") as store:
         with pytest.raises(KeyboardInterrupt):
@@ -454,7 +508,7 @@ def test_workers_of_a_sigkilled_driver_stop_at_their_next_step(tmp_path, corpus)
     for run in runs:
         assert run["status"] == "interrupted", (run["id"], run["status"])
         done = run["final"]["steps_done"]
-        ckpts = list_checkpoints(run_dir(tmp_path / "runs.runs", "orphans", run["id"]) / "checkpoints")
+        ckpts = list_checkpoints(run_dir(tmp_path / "runs.runs", "orphans", run) / "checkpoints")
         assert 0 < done < steps and ckpts[-1].name == f"ckpt-{done:08d}.pt"
 
 
@@ -513,7 +567,7 @@ def test_a_sigkilled_worker_fails_its_run_only_and_a_rerun_resumes_it(tmp_path, 
     def checkpointed_worker() -> bool:
         assert proc.poll() is None, f"the sweep ended before a worker could be killed:\n{sweep.output()}"
         for run_id, (status, pid) in live_runs(store).items():
-            folder = run_dir(store.with_name("runs.runs"), "crash", run_id) / "checkpoints"
+            folder = ckpt_dir(store, store.with_name("runs.runs"), "crash", run_id)
             if status == "running" and list_checkpoints(folder) and pid in sweep.processes():
                 victim.update(run=run_id, pid=pid)
                 return True
@@ -530,7 +584,7 @@ def test_a_sigkilled_worker_fails_its_run_only_and_a_rerun_resumes_it(tmp_path, 
     assert killed["status"] == "failed" and killed["failures"] == 1 and "signal 9" in killed["error"]
     want = {r["run"]: r["status"] for r in final_table(reference, "crash")}
     assert {i: r["status"] for i, r in runs.items()} == {i: s for i, s in want.items() if i != victim["run"]}
-    assert list_checkpoints(run_dir(store.with_name("runs.runs"), "crash", victim["run"]) / "checkpoints")
+    assert list_checkpoints(ckpt_dir(store, store.with_name("runs.runs"), "crash", victim["run"]))
 
     sweep.start()
     assert sweep.finish() == 0, sweep.output()
@@ -559,7 +613,7 @@ def test_ctrl_c_records_finished_runs_interrupts_running_ones_and_a_rerun_comple
         before.clear()
         before.update(live_runs(store))
         running = [i for i, (s, _) in before.items() if s == "running"]
-        checkpointed = all(list_checkpoints(run_dir(runs_root, "crash", i) / "checkpoints") for i in running)
+        checkpointed = all(list_checkpoints(ckpt_dir(store, runs_root, "crash", i)) for i in running)
         return [s for s, _ in before.values()].count("done") >= 1 and len(running) == WORKERS and checkpointed
 
     wait_until(one_done_two_training, 120, "one run done and two training")
@@ -582,7 +636,7 @@ def test_ctrl_c_records_finished_runs_interrupts_running_ones_and_a_rerun_comple
     for run in interrupted:
         steps = run["final"]["steps_done"]
         assert 0 < steps < CRASH_STEPS and run["failures"] == 0
-        ckpts = list_checkpoints(run_dir(runs_root, "crash", run["id"]) / "checkpoints")
+        ckpts = list_checkpoints(run_dir(runs_root, "crash", run) / "checkpoints")
         assert ckpts[-1].name == f"ckpt-{steps:08d}.pt"  # the checkpoint of the step it stopped at
 
     sweep.start()

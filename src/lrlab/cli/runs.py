@@ -55,10 +55,11 @@ def list_runs(
                 print_json(rows)
                 return
             table = Table(show_edge=False)
-            for col in ("id", "study", "runs", "done", "diverged", "failed", "created"):
+            counted = ("runs", "done", "diverged", "failed", "interrupted", "running", "pending")
+            for col in ("id", "study", *counted, "created"):
                 table.add_column(col)
             for r in rows:
-                counts = [str(r.get(k, 0)) for k in ("runs", "done", "diverged", "failed")]
+                counts = [str(r.get(k, 0)) for k in counted]
                 table.add_row(str(r["id"]), table_text(r["name"]), *counts, _when(r["created"]))
             console.print(table)
             return
@@ -96,7 +97,7 @@ def show_run(
       lrlab runs show 3 --json | jq .curves.val_loss
     """
     with _open(store) as db, flags(run="RUN_ID"):
-        run = db.run(run_id)
+        run = db.run(run_id) | {"artifacts": db.artifacts(run_id)}
         curves = {}
         for name in db.metric_names(run_id):
             steps, values = db.curve(run_id, name)
@@ -111,6 +112,8 @@ def show_run(
     listed = ", ".join(f"{name} ({len(curve['steps'])} steps)" for name, curve in curves.items())
     say(f"  metrics: {listed or 'none'}")
     say(f"  config {run['config']}")
+    for artifact in run["artifacts"]:
+        say(f"  {artifact['kind']}: {artifact['path']}")
     if run["error"]:
         say(f"  error: {run['error']}")
 

@@ -9,8 +9,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from lrlab.cli.common import console, flags, say, table_text
-from lrlab.files import check_output
+from lrlab.cli.common import console, flags, say, table_text, warn
+from lrlab.files import check_output, check_output_dir
 
 
 def register(app: typer.Typer) -> None:
@@ -44,34 +44,47 @@ def sweep_command(
     """
     from lrlab.store import Store
     from lrlab.sweep import execute, load_study, summarize
-    from lrlab.sweep.driver import check_options
+    from lrlab.sweep.driver import check_options, cores
 
-    with flags(executor="--executor", workers="--workers", gpus="--gpus"):
-        check_options(executor, workers, gpus)
+    with flags(executor="--executor", workers="--workers", gpus="--gpus", address="--address"):
+        check_options(executor, workers, gpus, address)
+    if executor == "local" and workers > cores():
+        warn(f"--workers {workers} is more than the {cores()} CPU cores here: runs will share cores (1 thread each)")
     study = load_study(study_file)
     if dry_run:
         _print_cells(study)
         return
     check_output(store, "--store")
-    with Store(store) as db:
+    if runs_dir is not None:
+        check_output_dir(runs_dir, "--runs-dir")
+    with flags(store="--store"):
+        db = Store(store)
+    with db:
         display = _Display()
         try:
-            with flags(executor="--executor", workers="--workers", gpus="--gpus", store="--store"), display:
+            with (
+                flags(executor="--executor", workers="--workers", gpus="--gpus", store="--store", address="--address"),
+                display,
+            ):
                 plan = execute(study, db, executor, workers, runs_dir, address, gpus, listener=display)
         except KeyboardInterrupt:
             say("stopped: every finished run is recorded; run the same command again to continue")
             raise typer.Exit(code=130) from None
-        summary = summarize(db, study.name)
-        _print_summary(summary)
-        counts = {s: sum(r["status"] == s for r in db.runs(study.name)) for s in ("done", "diverged", "failed")}
+        ids = [r["id"] for r in plan.runs]
+        _print_summary(summarize(db, study.name, run_ids=ids))
+        statuses = [db.run(i)["status"] for i in ids]
+        counts = {s: statuses.count(s) for s in ("done", "diverged", "failed", "interrupted")}
+        others = len(db.runs(study.name)) - len(ids)
         say(
-            f"{study.name}: {len(plan.runs)} runs in {store} ({counts['done']} done, {counts['diverged']} diverged, "
+            f"{study.name}: {len(ids)} runs in {store} ({counts['done']} done, {counts['diverged']} diverged, "
             f"{counts['failed']} failed; {len(plan.todo)} ran now)"
+            + (f"; the store also holds {others} runs of earlier versions of this study" if others else "")
         )
         for run in plan.skipped:
             say(f"  skipped run {run['id']} ({run['status']}): out of retries or running elsewhere")
         if counts["failed"]:
             say("  see a failure with: lrlab runs show RUN_ID --store " + str(store))
+            raise typer.Exit(code=1)  # as `lrlab train` does for a failed run
 
 
 class _Display:
@@ -101,7 +114,9 @@ class _Display:
         self.bar.update(self.overall, total=todo)
 
     def started(self, run: dict[str, Any], total_steps: int) -> None:
-        label = table_text(" ".join(f"{k}={_short(v)}" for k, v in run["cell"].items()) or f"run {run['id']}")
+        from lrlab.sweep.study import short_value
+
+        label = table_text(" ".join(f"{k}={short_value(v)}" for k, v in run["cell"].items()) or f"run {run['id']}")
         self.tasks[run["id"]] = self.bar.add_task(f"  {run['id']}: {label}", total=total_steps, info="")
 
     def progress(self, live: dict[int, tuple[int, Any]]) -> None:
@@ -120,15 +135,12 @@ class _Display:
         self.bar.console.print(f"  run {run['id']} {run['status']} {text}", markup=False, highlight=False)
 
 
-def _short(value: Any) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
-
-
 def _print_cells(study) -> None:
     from lrlab.schedules import load as load_schedule
+    from lrlab.sweep.study import short_value
     from lrlab.train.budget import gpt_params
 
-    table = Table(title=f"{study.name}: {len(study.cells)} cells", show_edge=False)
+    table = Table(title=f"{table_text(study.name)}: {len(study.cells)} cells", show_edge=False)
     keys = list(dict.fromkeys(k for c in study.cells for k in c.values))
     for col in [*keys, "steps", "tokens", "params", "PFLOP"]:
         table.add_column(col, justify="right")
@@ -140,13 +152,15 @@ def _print_cells(study) -> None:
         params = gpt_params(cfg.gpt_config(256))
         flops = 6.0 * params * tokens  # forward + backward, the usual 6 N T (Kaplan et al. 2020, arXiv:2001.08361)
         total_flops += flops
-        values = [table_text(_short(cell.values.get(k, ""))) for k in keys]
+        values = [table_text(short_value(cell.values.get(k, ""))) for k in keys]
         table.add_row(*values, str(steps), f"{tokens:,}", f"{params / 1e6:.2f}M", f"{flops / 1e15:.3g}")
     console.print(table)
     say(f"total: {total_flops / 1e15:.3g} PFLOP (6 x parameters x tokens; byte vocabulary assumed for the count)")
 
 
 def _print_summary(summary) -> None:
+    from lrlab.sweep.study import short_value
+
     if not summary.rows:
         return
     title = f"final {summary.metric} by LR (div: diverged, fail: failed; * best)"
@@ -164,5 +178,5 @@ def _print_summary(summary) -> None:
             text = row["cells"].get(lr, "")
             cells.append(f"*{text}" if lr is not None and lr == row["best_lr"] else text)
         best = "" if row["best_lr"] is None else f"{row['best_lr']:.3g}"
-        table.add_row(*(table_text(_short(row["group"][k])) for k in summary.group_keys), *cells, best)
+        table.add_row(*(table_text(short_value(row["group"][k])) for k in summary.group_keys), *cells, best)
     console.print(table)

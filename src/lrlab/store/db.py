@@ -28,12 +28,13 @@ from typing import Any
 
 import numpy as np
 
-from lrlab.errors import InputError
-from lrlab.files import json_ready
+from lrlab.errors import InputError, clip
+from lrlab.files import json_ready, make_dirs
 from lrlab.store.schema import MIGRATIONS, SCHEMA_VERSION, STATUSES
 
 BUSY_TIMEOUT_S = 60.0  # a writer waits this long for another's transaction before giving up
 FINISHED = ("done", "diverged")  # statuses a sweep never runs again
+STORE_TABLES = {"studies", "runs", "metrics", "artifacts"}  # every schema version has these
 _INSERT_METRIC = "INSERT OR REPLACE INTO metrics (run_id, step, name, value) VALUES (?, ?, ?, ?)"
 
 
@@ -54,8 +55,7 @@ class Store:
         self.path = Path(path)
         if self.path.exists() and not self.path.is_file():
             raise InputError(f"{self.path} is not a file", "store")
-        if not self.path.parent.is_dir():
-            raise InputError(f"{self.path}: the folder {self.path.parent} does not exist", "store")
+        make_dirs(self.path.parent, "store")  # as files.check_output promises for a new file's folders
         self.db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
         try:
             self._check_file()  # before anything writes: a refused file is left exactly as it was
@@ -71,6 +71,7 @@ class Store:
             raise
 
     def close(self) -> None:
+        """Close the connection (every write is committed already)."""
         self.db.close()
 
     def __enter__(self) -> Store:
@@ -83,6 +84,7 @@ class Store:
 
     @property
     def version(self) -> int:
+        """The file's schema version (SQLite's user_version)."""
         return int(self.db.execute("PRAGMA user_version").fetchone()[0])
 
     def _check_file(self) -> None:
@@ -93,11 +95,11 @@ class Store:
                 f"{self.path} has run-store schema version {version}; this lrlab reads up to {SCHEMA_VERSION}",
                 "store",
             )
-        if version == 0:
-            tables = [r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-            if tables:
-                listed = ", ".join(sorted(tables)[:5])
-                raise InputError(f"{self.path}: an SQLite file but not an lrlab run store (tables {listed})", "store")
+        tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        foreign = (version == 0 and tables) or (version > 0 and not STORE_TABLES <= tables)
+        if foreign:
+            listed = ", ".join(sorted(tables)[:5]) or "none"
+            raise InputError(f"{self.path}: an SQLite file but not an lrlab run store (tables {listed})", "store")
 
     def _migrate(self) -> None:
         if self.version == SCHEMA_VERSION:
@@ -204,6 +206,8 @@ class Store:
             )
 
     def add_artifact(self, run_id: int, kind: str, path: str | Path) -> None:
+        """Record a file or folder a run made (``kind`` e.g. "run_dir": its checkpoints); recording it again is a
+        no-op."""
         with self.transaction() as db:
             db.execute(
                 "INSERT OR IGNORE INTO artifacts (run_id, kind, path) VALUES (?, ?, ?)", (run_id, kind, str(path))
@@ -238,6 +242,8 @@ class Store:
 
     def run(self, run_id: int) -> dict[str, Any]:
         """One run as a plain dict (config, cell, final and meta decoded)."""
+        if isinstance(run_id, bool) or not isinstance(run_id, int) or not 0 < run_id < 2**63:
+            raise InputError(f"{self.path} has no run {clip(run_id)}: run ids are whole numbers from 1", "run")
         rows = self._runs("WHERE runs.id = ?", (run_id,))
         if not rows:
             raise InputError(f"{self.path} has no run {run_id}", "run")
@@ -275,7 +281,13 @@ class Store:
         values = np.array([np.nan if r[1] is None else r[1] for r in rows], dtype=np.float64)
         return steps, values
 
+    def artifacts(self, run_id: int) -> list[dict[str, str]]:
+        """The files and folders recorded for a run, as ``{"kind", "path"}`` dicts in the order recorded."""
+        rows = self.db.execute("SELECT kind, path FROM artifacts WHERE run_id = ? ORDER BY id", (run_id,))
+        return [{"kind": kind, "path": path} for kind, path in rows]
+
     def metric_names(self, run_id: int) -> list[str]:
+        """The names of the metrics logged for a run, sorted."""
         rows = self.db.execute("SELECT DISTINCT name FROM metrics WHERE run_id = ? ORDER BY name", (run_id,))
         return [r[0] for r in rows]
 
@@ -308,7 +320,7 @@ class Store:
         for row in self.table(study):
             if row["status"] not in FINISHED:
                 continue
-            group = tuple(_hashable(row.get(k)) for k in keys)
+            group = tuple(hashable(row.get(k)) for k in keys)
             if group not in best or _rank(row, metric) < _rank(best[group], metric):
                 best[group] = row
         return best
@@ -339,8 +351,9 @@ def _rank(row: dict, metric: str) -> tuple[bool, float]:
     return row["status"] == "diverged", float(value) if finite else math.inf
 
 
-def _hashable(value: Any) -> Any:
-    return tuple(_hashable(v) for v in value) if isinstance(value, list) else value
+def hashable(value: Any) -> Any:
+    """A cell value usable as a dict key (JSON lists, nested too, as tuples)."""
+    return tuple(hashable(v) for v in value) if isinstance(value, list) else value
 
 
 def _is_metric(value: Any) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import socket
 import time
 from collections.abc import Callable
@@ -19,9 +20,10 @@ from typing import Any
 
 from lrlab.errors import InputError
 from lrlab.schedules import load as load_schedule
-from lrlab.store.db import Store
+from lrlab.store.db import FINISHED, Store, config_hash
 from lrlab.sweep.study import Study
 from lrlab.sweep.worker import Task
+from lrlab.train.checkpoint import checkpoint_step, list_checkpoints
 from lrlab.train.config import config_from_dict
 
 EXECUTORS = ("local", "ray")
@@ -52,7 +54,7 @@ def threads_per_worker(workers: int) -> int:
     return max(1, cores() // workers)
 
 
-def check_options(executor: str, workers: int, gpus: float) -> None:
+def check_options(executor: str, workers: int, gpus: float, address: str | None = None) -> None:
     """The executor's options, checked before anything is created."""
     if executor not in EXECUTORS:
         raise InputError(f"must be one of {', '.join(EXECUTORS)}, got {executor!r}", "executor")
@@ -62,6 +64,8 @@ def check_options(executor: str, workers: int, gpus: float) -> None:
         raise InputError(f"must be a finite number >= 0, got {gpus}", "gpus")
     if gpus and executor != "ray":
         raise InputError("GPUs per run are a Ray resource; the local executor runs each config's device", "gpus")
+    if address and executor != "ray":
+        raise InputError("a cluster address is for the ray executor (--executor ray)", "address")
 
 
 def plan(study: Study, store: Store) -> Plan:
@@ -72,7 +76,7 @@ def plan(study: Study, store: Store) -> Plan:
     todo, skipped = [], []
     for run in runs:
         status = run["status"]
-        if status in ("done", "diverged"):
+        if status in FINISHED:
             continue
         if status == "failed" and run["failures"] > study.retries:
             skipped.append(run)
@@ -105,10 +109,23 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def run_dir(runs_root: Path, study: str, run_id: int) -> Path:
-    """Where a run keeps its checkpoints: ``RUNS_ROOT/STUDY/RUN_ID``."""
+def run_dir(runs_root: Path, study: str, run: dict[str, Any]) -> Path:
+    """Where a run keeps its checkpoints: ``RUNS_ROOT/STUDY/RUN_ID-CONFIG_HASH``. The hash keeps a new store's
+    run 1 (ids restart in a new file) from resuming an old store's run 1 of another config."""
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in study)
-    return runs_root / safe / str(run_id)
+    return runs_root / safe / f"{run['id']}-{config_hash(run['config'])}"
+
+
+def _drop_unrecorded(store: Store, run: dict[str, Any], folder: Path) -> None:
+    """Start a run afresh when the store lacks the rows its last checkpoint stands on (a Ray task cancelled
+    before it handed them back, or a store deleted and created anew): resuming would leave a gap in its curves.
+    The checkpoint after ``k`` steps needs the train loss of steps 0..k-1 (logged every step)."""
+    ckpts = list_checkpoints(folder / "checkpoints")
+    if not ckpts:
+        return
+    last = store.latest([run["id"]]).get(run["id"], (-1, None))[0]
+    if last < checkpoint_step(ckpts[-1]) - 1:
+        shutil.rmtree(folder)
 
 
 class Listener:
@@ -136,7 +153,7 @@ def execute(
     Ctrl-C stops the workers after their current step (each run then checkpoints and is recorded interrupted) and
     re-raises KeyboardInterrupt once every finished run is recorded.
     """
-    check_options(executor, workers, gpus)
+    check_options(executor, workers, gpus, address)
     listener = listener or Listener()
     runs_root = runs_root or store.path.with_name(store.path.stem + ".runs")
     todo = plan(study, store)
@@ -148,7 +165,9 @@ def execute(
         while queue or pool.active:
             while queue and len(pool.active) < pool.slots:
                 run = queue.pop(0)
-                folder = run_dir(runs_root, study.name, run["id"])
+                folder = run_dir(runs_root, study.name, run)
+                _drop_unrecorded(store, run, folder)
+                store.add_artifact(run["id"], "run_dir", folder.resolve())
                 pool.submit(Task(run["id"], run["config"], str(folder), threads))
                 listener.started(run, _steps(run))
             for run_id in pool.poll():

@@ -21,6 +21,8 @@ STOP_WAIT_S = 60.0  # how long Ctrl-C waits for workers to checkpoint before kil
 
 
 class LocalPool:
+    """At most ``workers`` local worker processes at a time, each training one run and writing its own records."""
+
     def __init__(self, store: Store, workers: int) -> None:
         self.store, self.slots = store, workers
         self._ctx = multiprocessing.get_context("forkserver")

@@ -39,6 +39,8 @@ class _Board:
 
 
 class RayPool:
+    """At most ``workers`` Ray tasks at a time; the driver polls them and writes each one's records on return."""
+
     def __init__(self, store: Store, workers: int, threads: int, gpus: float = 0.0, address: str | None = None):
         ray = self._ray = _ray()
         self.store, self.slots = store, workers
@@ -82,8 +84,8 @@ class RayPool:
         return {k: v for k, v in snap.items() if k in ids}
 
     def stop(self) -> None:
-        """Cancel the running tasks; their runs are recorded interrupted (their records are lost: the next sweep
-        starts them again from their last periodic checkpoint)."""
+        """Cancel the running tasks; their runs are recorded interrupted (their records are lost with the task, so
+        the next sweep trains them from step 0: the driver never resumes a checkpoint whose rows it lacks)."""
         for ref, task in list(self.active.items()):
             self._ray.cancel(ref)
             self.store.finish_run(task.run_id, "interrupted", error="the sweep was stopped")

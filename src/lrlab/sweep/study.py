@@ -3,7 +3,7 @@
     name = "tiny-lr-bs"                 # the study's name in the store
     budget = "steps"                    # "steps": every cell runs the base's steps; "tokens": the base's token
                                         # budget, steps = ceil(tokens / (batch_size * seq_len)) per cell
-    retries = 2                         # failed or interrupted runs are retried this many times
+    retries = 2                         # a failed run is retried this many times (an interrupted one always continues)
 
     [base]                              # the training config of every cell (or: base = "tiny.toml")
     file = "tiny.toml"                  # a config file, relative to this file (optional)
@@ -41,7 +41,10 @@ from lrlab.errors import InputError, clip
 from lrlab.files import read_text
 from lrlab.schedules import Join, load
 from lrlab.schedules.families import Warmed
+from lrlab.store.db import config_hash
 from lrlab.train.config import TrainConfig, load_config
+from lrlab.train.corpus import check_data_path
+from lrlab.train.loop import check_optimizer
 
 SCHEDULE_KEYS = ("schedule", "lr", "warmup")
 BUDGETS = ("steps", "tokens")
@@ -57,12 +60,11 @@ class Cell:
     values: dict[str, Any]
     config: TrainConfig
 
-    def label(self) -> str:
-        return " ".join(f"{k}={_short(v)}" for k, v in self.values.items())
-
 
 @dataclass(frozen=True)
 class Study:
+    """A study file read and validated: its name, budget rule, retries, axes, zip groups and every cell."""
+
     name: str
     source: str
     budget: str
@@ -105,6 +107,7 @@ def load_study(path: str | Path) -> Study:
     _check_disjoint(axes, zips, where)
     combos = _combinations(axes, zips, where)
     cells = [_cell(values, base_file, base_table, budget, where) for values in combos]
+    _check_unique(cells, where)
     return Study(name, str(path), budget, retries, axes, zips, cells)
 
 
@@ -123,8 +126,10 @@ def _base(value: Any, path: Path, where: str) -> tuple[Path | None, dict]:
 
 def _base_file(name: str, path: Path, where: str) -> Path:
     base = (path.parent / name).expanduser()
-    if not base.is_file():
+    if not base.exists():
         raise InputError(f"{where}: base config {name!r} not found (looked for {base})")
+    if not base.is_file():
+        raise InputError(f"{where}: base config {name!r} is not a regular file ({base})")
     return base
 
 
@@ -207,6 +212,17 @@ def _combinations(axes: dict[str, list], zips: list[dict[str, list]], where: str
     return [dict(item for part in combo for item in part.items()) for combo in itertools.product(*dims)]
 
 
+def _check_unique(cells: list[Cell], where: str) -> None:
+    """Two cells that give the same training config would be one run trained twice at once: refused."""
+    seen: dict[str, Cell] = {}
+    for cell in cells:
+        key = config_hash(cell.config.to_dict())
+        if key in seen:
+            first, second = _label(seen[key].values), _label(cell.values)
+            raise InputError(f"{where}: cells {first} and {second} give the same run; remove the repeated values")
+        seen[key] = cell
+
+
 def _cell(values: dict[str, Any], base: Path | None, inline: dict, budget: str, where: str) -> Cell:
     at = f"{where}: cell {_label(values)}"
     plain = {k: v for k, v in values.items() if k not in SCHEDULE_KEYS}
@@ -220,6 +236,8 @@ def _cell(values: dict[str, Any], base: Path | None, inline: dict, budget: str, 
             cfg.steps = cfg.total_steps(None)
         cfg.validate()
         cfg.total_steps(load(cfg.schedule).total)  # the schedule parses, and the run has a length
+        check_optimizer(cfg)  # its options construct it (else every run of the cell would fail at its start)
+        check_data_path(cfg.data, cfg.val_data)
     except InputError as exc:
         raise InputError(f"{at}: {exc}") from None
     return Cell(values, cfg)
@@ -272,9 +290,10 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _short(value: Any) -> str:
+def short_value(value: Any) -> str:
+    """A cell value as a table shows it: floats to 3 significant digits, other values clipped to 40 characters."""
     return f"{value:.3g}" if isinstance(value, float) else clip(str(value), 40)
 
 
 def _label(values: dict[str, Any]) -> str:
-    return "{" + ", ".join(f"{k}={_short(v)}" for k, v in values.items()) + "}"
+    return "{" + ", ".join(f"{k}={short_value(v)}" for k, v in values.items()) + "}"

@@ -26,6 +26,14 @@ def checkpoint_path(folder: Path, step: int) -> Path:
     return folder / f"ckpt-{step:08d}.pt"
 
 
+def checkpoint_step(path: Path) -> int:
+    """The steps done when the checkpoint at ``path`` (named by :func:`checkpoint_path`) was written."""
+    match = _NAME.match(path.name)
+    if match is None:
+        raise ValueError(f"{path.name} is not a checkpoint name")
+    return int(match[1])
+
+
 def list_checkpoints(folder: Path) -> list[Path]:
     """Checkpoints in ``folder``, oldest step first."""
     if not folder.is_dir():

@@ -153,15 +153,25 @@ def load_data(data: str, val_data: str = "", val_fraction: float = 0.05) -> Toke
         raise InputError(f"data {clip(data)!r}: cannot read{where} ({exc.strerror or type(exc).__name__})") from None
 
 
+def check_data_path(data: str, val_data: str = "") -> None:
+    """The cheap part of :func:`load_data`'s checks, reading nothing: ``data`` is "stdlib" or an existing file or
+    folder, and ``val_data``, when given, an existing file (a sweep checks every cell this way before running)."""
+    for key, value in (("data", data), ("val_data", val_data)):
+        if not value or (key == "data" and value == "stdlib"):
+            continue
+        path = Path(value).expanduser()
+        if not path.exists():
+            raise InputError(f"{key} {clip(value)!r}: no such file or folder (use 'stdlib' for the embedded corpus)")
+        if not (path.is_file() or (key == "data" and path.is_dir())):
+            raise InputError(f"{key} {clip(value)!r}: not a regular file or folder")
+
+
 def _load(data: str, val_data: str, val_fraction: float) -> TokenData:
+    check_data_path(data)
     if data == "stdlib":
         train, val = _cached_byte_corpus("stdlib", stdlib_files(), val_fraction)
         return TokenData(_memmap(train), _memmap(val), 256, "stdlib")
     path = Path(data).expanduser()
-    if not path.exists():
-        raise InputError(f"data {clip(data)!r}: no such file or folder (use 'stdlib' for the embedded corpus)")
-    if not (path.is_file() or path.is_dir()):
-        raise InputError(f"data {clip(data)!r}: not a regular file or folder (a device or a pipe cannot be a corpus)")
     if path.suffix == ".bin":
         tokens = _memmap(path)
         if val_data:

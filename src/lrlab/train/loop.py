@@ -92,7 +92,16 @@ TORCH_ADAMW_OPTIONS = ("betas", "eps", "amsgrad", "maximize", "foreach", "fused"
 
 def build_optimizer(cfg: TrainConfig, model: GPT, lr: float) -> torch.optim.Optimizer:
     """``cfg.optimizer`` over the model's own param groups (:meth:`GPT.optimizer_groups`)."""
-    groups = model.optimizer_groups(cfg.weight_decay, cfg.decay_embeddings)
+    return _construct(cfg, model.optimizer_groups(cfg.weight_decay, cfg.decay_embeddings), lr)
+
+
+def check_optimizer(cfg: TrainConfig) -> None:
+    """Build ``cfg``'s optimizer over one dummy parameter, so that bad ``optimizer_options`` are an InputError
+    before any run starts (a sweep checks every cell this way)."""
+    _construct(cfg, [{"params": [torch.zeros(1, requires_grad=True)]}], 1e-3)
+
+
+def _construct(cfg: TrainConfig, groups: list[dict[str, Any]], lr: float) -> torch.optim.Optimizer:
     if cfg.optimizer == "torch-adamw":
         cls = torch.optim.AdamW
         unknown = sorted(set(cfg.optimizer_options) - set(TORCH_ADAMW_OPTIONS))
