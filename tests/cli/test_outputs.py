@@ -105,7 +105,8 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"resid_std": 1e300}, "resid_std must lie in [0, 1.0)"),
+        ({"resid_std": 1e300}, "resid_std and model_error must lie in [0, 1.0)"),
+        ({"model_error": 2.0}, "resid_std and model_error must lie in [0, 1.0)"),
         ({"cov": [[1.0, 0, 0, 0], [0, -1.0, 0, 0], [0, 0, 1.0, 0], [0, 0, 0, 1.0]]}, "cov is not a covariance"),
         ({"cov": [[1.0, 0.5, 0, 0], [0, 1.0, 0, 0], [0, 0, 1.0, 0], [0, 0, 0, 1.0]]}, "cov is not a covariance"),
     ],

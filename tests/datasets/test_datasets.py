@@ -145,3 +145,53 @@ def test_schedule_specs_of_the_file_names():
         "wsd:peak=0.0003,warmup=2160,total=24000,decay_steps=4000,shape=linear,final=3e-05"
     )
     assert mpl_schedule_spec("wsdcon_18") == "constant:peak=0.0003,warmup=2160 | @8000 constant:peak=18e-5"
+
+
+# --- the development set's reader (lrlab.datasets.schedules_and_scaling), on the group vendored for tests ---------
+
+DEV = Path(__file__).parents[1] / "laws" / "data" / "schedules-and-scaling"
+
+
+def test_dev_set_protocols_split_the_group_as_its_readme_says():
+    from lrlab.datasets import schedules_and_scaling as sas
+
+    assert sas.groups(DEV) == ["slimpajama_L8_d384"]
+    pilots, targets = sas.split(DEV, "slimpajama_L8_d384", "cross-peak")
+    assert pilots == ["const_lr0.001_T10000", "cos10_lr0.002_T3000"]  # longest constant, shortest cosine
+    assert sorted(targets) == ["cos10_lr0.002_T10000", "cos10_lr0.002_T7000", "wsd-linear-f0.2_lr0.001_T3000",
+                               "wsd-linear-f0.2_lr0.001_T7000"]  # fmt: skip
+    pilots, targets = sas.split(DEV, "slimpajama_L8_d384", "same-peak")
+    assert (pilots, targets) == (
+        ["const_lr0.001_T10000", "wsd-linear-f0.2_lr0.001_T3000"],
+        ["wsd-linear-f0.2_lr0.001_T7000"],
+    )
+    c = sas.curve(DEV, "slimpajama_L8_d384", "wsd-linear-f0.2_lr0.001_T7000")
+    assert c.steps[0] == 200 and c.steps[-1] == 6800 and len(c.lr) == 6801  # the LR of every step to the last
+    # the sidecar LR equals the logged LR at every logged step (the data's README checks the same)
+    logged = np.loadtxt(DEV / "slimpajama_L8_d384" / "wsd-linear-f0.2_lr0.001_T7000.csv", delimiter=",", skiprows=1)
+    np.testing.assert_allclose(c.lr[logged[:, 0].astype(int)], logged[:, 1], rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("manifest", "message"),
+    [(None, "no such file"), ("{", "not JSON"), ('{"groups": {}}', "non-empty 'groups'"), ("[1]", "'groups' table")],
+)
+def test_dev_set_with_a_bad_manifest_is_one_input_error(tmp_path, manifest, message):
+    from lrlab.datasets import schedules_and_scaling as sas
+
+    if manifest is not None:
+        (tmp_path / "manifest.json").write_text(manifest)
+    with pytest.raises(InputError, match=message) as info:
+        sas.groups(tmp_path)
+    assert "\n" not in str(info.value)
+
+
+def test_dev_set_bad_names_are_input_errors():
+    from lrlab.datasets import schedules_and_scaling as sas
+
+    with pytest.raises(InputError, match="unknown group 'nope'"):
+        sas.split(DEV, "nope", "cross-peak")
+    with pytest.raises(InputError, match="unknown protocol 'sideways'"):
+        sas.split(DEV, "slimpajama_L8_d384", "sideways")
+    with pytest.raises(InputError, match="has no curve 'x'"):
+        sas.curve(DEV, "slimpajama_L8_d384", "x")

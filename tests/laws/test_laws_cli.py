@@ -192,3 +192,38 @@ def test_gamma_option_of_the_variant(app, tmp_path):
     ):
         res = run(app, "fit", *curves, *args, "--out", tmp_path / "no.json")
         assert res.exit_code == 2 and message in res.stderr, res.stderr
+
+
+def test_fit_chooses_a_law_by_default_and_records_the_window(app, tmp_path):
+    """No --law: auto scores every candidate on the curves' own late parts, prints each, keeps the lowest."""
+    curves = make_curves(tmp_path)
+    out = tmp_path / "auto.json"
+    res = run(app, "fit", *curves, "--out", out)
+    assert res.exit_code == 0, res.output
+    saved = load_fit(out)
+    scores = saved.info["selection"]["candidates"]
+    assert saved.law.name == min(scores, key=lambda n: scores[n]["prede"])
+    for name, score in scores.items():
+        assert f"{100 * score['prede']:.3f}" in res.stdout and name in res.stdout
+    assert saved.info["from_step"] == 395  # min(3 W = 897, T / 20 = 7900 / 20), after the warmup (peak at 299)
+    res = run(app, "fit", *curves, "--law", "momentum", "--from-step", "2000", "--out", out, "--json")
+    report = json.loads(res.stdout)
+    assert res.exit_code == 0 and report["from_step"] == 2000 == load_fit(out).info["from_step"]
+    assert list(report["selection"]["candidates"]) == ["momentum"] and report["model_error"] > 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--from-step", "-5"), "--from-step: must be a whole number of steps >= 0 or 'auto', got -5"),
+        (("--from-step", "early"), "--from-step: must be a whole number of steps >= 0 or 'auto', got 'early'"),
+        (("--from-step", "9000"), "--from-step: "),
+        (("--lam", "0.99"), "--law: auto chooses among laws with their default options; name a law to set them"),
+        (("--method", "adam"), "--law: auto chooses among laws"),
+    ],
+)
+def test_fit_window_and_auto_misuse_are_one_line_errors(app, tmp_path, args, message):
+    curves = make_curves(tmp_path)
+    res = run(app, "fit", *curves, *args, "--out", tmp_path / "no.json")
+    assert res.exit_code == 2 and message in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert not (tmp_path / "no.json").exists()

@@ -9,7 +9,17 @@ import pytest
 from lawdata import two_stage, warmup_cosine
 
 from lrlab.errors import InputError
-from lrlab.laws import Curve, MomentumLaw, MultiPowerLaw, QAreaExpLaw, SaturatedDropLaw, fit, load_fit, save_fit
+from lrlab.laws import (
+    Curve,
+    MomentumFloorLaw,
+    MomentumLaw,
+    MultiPowerLaw,
+    QAreaExpLaw,
+    SaturatedDropLaw,
+    fit,
+    load_fit,
+    save_fit,
+)
 from lrlab.laws.io import fit_to_dict
 
 
@@ -22,6 +32,8 @@ from lrlab.laws.io import fit_to_dict
         QAreaExpLaw(),
         QAreaExpLaw(warmup="skip", gamma=None),
         SaturatedDropLaw(),
+        MomentumFloorLaw(),
+        MomentumFloorLaw(lam=0.99),
     ],
 )
 def test_round_trip_predicts_the_same(tmp_path, law):
@@ -31,10 +43,12 @@ def test_round_trip_predicts_the_same(tmp_path, law):
     flat = two_stage(6000, 200, 10**9, 0.0)
     flat_loss = 2.5 + 0.6 * np.cumsum(flat)[steps] ** -0.5 + 0.01
     result = fit(law, [Curve("cos", steps, loss, lr), Curve("flat", steps, flat_loss, flat)])
+    result.model_error = 0.004  # as lrlab.laws.select sets it
     save_fit(result, tmp_path / "f.json")
     back = load_fit(tmp_path / "f.json")
     assert back.law.options() == law.options()
-    assert back.theta == result.theta
+    assert back.theta == result.theta and back.model_error == 0.004
+    assert back.info["from_step"] == result.info["from_step"] == 295  # T / 20 = 5900 / 20 (3 W = 597)
     for a, b in zip(back.band(lr, steps), result.band(lr, steps), strict=True):
         np.testing.assert_array_equal(a, b)
     assert back.info["warmup"] == 200
@@ -61,6 +75,22 @@ def test_bad_fit_files(tmp_path):
         load_fit(path)
     with pytest.raises(InputError, match=r"fit .*absent\.json: no such file"):
         load_fit(tmp_path / "absent.json")
+
+
+def test_version_3_fits_load_without_a_model_error_and_a_bad_one_is_refused(tmp_path):
+    lr = warmup_cosine(6000, 200)
+    steps = np.arange(300, 6000, 100)
+    result = fit(MomentumLaw(), [Curve("cos", steps, 2.5 + 0.6 * np.cumsum(lr)[steps] ** -0.5, lr)])
+    d = fit_to_dict(result)
+    d["version"] = 3
+    del d["model_error"]
+    (tmp_path / "v3.json").write_text(json.dumps(d))
+    assert load_fit(tmp_path / "v3.json").model_error == 0.0
+    for bad in (-0.1, 1.5, "x", None):
+        d = fit_to_dict(result) | {"model_error": bad}
+        (tmp_path / "bad.json").write_text(json.dumps(d))
+        with pytest.raises(InputError, match="model_error"):
+            load_fit(tmp_path / "bad.json")
 
 
 def test_version_2_variant_fits_load_with_their_fitted_gamma(tmp_path):

@@ -45,7 +45,7 @@ def test_rows_follow_the_step_convention(tmp_path, fast_config, read_metrics):
     assert len(run["meta"]["code_version"]) == 12
     # what the numbers depend on beyond the config: threads, CPU kernel path, the data's fingerprint
     meta = run["meta"]
-    assert meta["threads"] == torch.get_num_threads() and meta["cpu_capability"]
+    assert meta["threads"] == torch.get_num_threads() and meta["cpu_capability"] and meta["cpu_model"]
     assert meta["data_fingerprint"] == load_data(cfg.data).fingerprint()
 
 

@@ -123,7 +123,7 @@ def _laws(out: Path, steps: int, peak: float) -> None:
         ["law", "fit PredE", "held-out PredE", "decay PredE", "final loss: observed", "predicted", "error"],
         [
             [
-                r["law"],
+                f"auto ({r['chosen']})" if r["law"] == "auto" else r["law"],
                 "-" if math.isnan(r["fit_prede"]) else f"{r['fit_prede']:.2%}",
                 f"{r['heldout_prede']:.2%}",
                 f"{r['decay_prede']:.2%}",

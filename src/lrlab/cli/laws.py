@@ -15,9 +15,10 @@ from lrlab.cli.common import console, flags, parse_int_list, plot_path, print_js
 from lrlab.datasets import EXAMPLES
 from lrlab.errors import InputError
 from lrlab.files import check_distinct, check_output
-from lrlab.laws import LAWS, fit, load_curves, load_fit, make_law, optimize, save_fit
+from lrlab.laws import LAWS, load_curves, load_fit, make_law, optimize, save_fit
 from lrlab.laws.areas import peak_index
 from lrlab.laws.curves import sidecar_path
+from lrlab.laws.select import fit_measured, select
 from lrlab.schedules import Schedule, load, write_csv
 from lrlab.schedules.base import check_dense_steps
 
@@ -95,7 +96,20 @@ def fit_cmd(
         str | None,
         typer.Option(help=f"Fit a bundled public example instead of files: {', '.join(EXAMPLES)}."),
     ] = None,
-    law: Annotated[str, typer.Option(help=f"The law: {', '.join(LAWS)}.")] = "mpl",
+    law: Annotated[
+        str,
+        typer.Option(
+            help=f"The law: auto (chosen by a protocol on these curves alone, see docs/laws.md) or one of "
+            f"{', '.join(LAWS)}."
+        ),
+    ] = "auto",
+    from_step: Annotated[
+        str,
+        typer.Option(
+            help="Fit the points at steps >= N only (the LR of every step still counts); 'auto': after the warmup "
+            "and the transient that follows it (docs/laws.md)."
+        ),
+    ] = "auto",
     schedule: Annotated[list[str] | None, typer.Option(help=SPEC_HELP + " Once per curve, in order.")] = None,
     n_params: Annotated[list[float] | None, typer.Option(help="Model size per curve (momentum-size).")] = None,
     smooth: Annotated[int, typer.Option(help="Average the loss over blocks of K records (noisy logs).")] = 1,
@@ -124,11 +138,14 @@ def fit_cmd(
     order), else a NAME.lr.csv sidecar, else a dense lr column. --example fits curves that ship with lrlab (the
     multi-power-law authors' TRAIN runs, Luo et al. 2025, arXiv:2503.12811, MIT licence) with their schedules.
 
+    --law auto (the default) scores every candidate law by fitting the first 70% of each curve's window and
+    predicting the rest, keeps the best, and prints the scores; the largest held-out error widens the band.
+
     Examples:
 
-      lrlab fit constant.csv cosine.csv --law mpl --out fit.json --plot fit.png
+      lrlab fit constant.csv cosine.csv --out fit.json --plot fit.png
 
-      lrlab fit --example mpl-400 --law mpl-qexp --out fit400.json
+      lrlab fit --example mpl-400 --law mpl-qexp --from-step 0 --out fit400.json
 
       lrlab fit a.csv --schedule "cosine:peak=3e-4,warmup=2160,total=24000,final=3e-5" --law momentum --json
     """
@@ -141,8 +158,13 @@ def fit_cmd(
     inputs = {f"the curve {c}": c for c in curves or ()}
     inputs |= {f"the sidecar {sidecar_path(c)}": sidecar_path(c) for c in curves or () if sidecar_path(c).exists()}
     check_distinct({"--out": out, "--plot": plot}, inputs | _file_inputs(schedule))
+    with flags(from_step="--from-step"):
+        window = _from_step(from_step)
     with flags(**LAW_FLAGS):
-        the_law = make_law(law, **_law_options(lam=lam, gamma=gamma, warmup=warmup))
+        options = _law_options(lam=lam, gamma=gamma, warmup=warmup)
+        if law == "auto" and (options or method is not None):
+            raise InputError("auto chooses among laws with their default options; name a law to set them", "law")
+        the_law = None if law == "auto" else make_law(law, **options)
     loaded = _curves(curves, schedule, example)
     if n_params:
         sizes = _n_params(n_params, len(loaded))
@@ -151,8 +173,16 @@ def fit_cmd(
     if len({c.name for c in loaded}) != len(loaded):
         raise InputError("two curves share a file name; rename one (curves are reported by name)")
     try:
-        with flags(method="--method"):
-            result = fit(the_law, loaded, huber_delta, method)
+        with flags(method="--method", from_step="--from-step", law="--law"), console.status("fitting") as status:
+            if the_law is None:
+                result = select(
+                    loaded,
+                    from_step=window,
+                    huber_delta=huber_delta,
+                    on_law=lambda name: status.update(f"scoring {name} on held-out parts of the curves (--law auto)"),
+                )
+            else:
+                result = fit_measured(the_law, loaded, window, huber_delta, method)
     except InputError as exc:
         if exc.param != "curves":
             raise
@@ -163,16 +193,54 @@ def fit_cmd(
         from lrlab.report.law_plots import plot_series
 
         plot_series([_fitted_series(result, c) for c in loaded], plot, f"{law} fit")
+    chosen = result.law.name
     if json:
-        print_json({"law": law, "params": result.theta, "curves": result.curves, "fit_seconds": result.seconds})
+        print_json(
+            {
+                "law": chosen,
+                "params": result.theta,
+                "curves": result.curves,
+                "fit_seconds": result.seconds,
+                "from_step": result.info["from_step"],
+                "model_error": result.model_error,
+                "selection": result.info["selection"],
+            }
+        )
         return
-    say(f"{law} fitted in {result.seconds:.2f} s -> {out}")
+    _print_selection(result)
+    say(f"{chosen} fitted on steps >= {result.info['from_step']} in {result.seconds:.2f} s -> {out}")
     console.print("  " + ", ".join(f"{k}={v:.6g}" for k, v in result.theta.items()))
     table = Table(show_edge=False, pad_edge=False)
     for col in ("curve", "PredE %", "WorstE %", "R^2"):
         table.add_column(col, justify="right")
     for name, m in result.curves.items():
         table.add_row(table_text(name), f"{100 * m['prede']:.3f}", f"{100 * m['worste']:.3f}", f"{m['r2']:.5f}")
+    console.print(table)
+
+
+def _from_step(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise InputError(f"must be a whole number of steps >= 0 or 'auto', got {text!r}", "from_step") from None
+    if value < 0:
+        raise InputError(f"must be a whole number of steps >= 0 or 'auto', got {value}", "from_step")
+    return value
+
+
+def _print_selection(result: Fit) -> None:
+    """Each candidate's pilots-only protocol error (the chosen law marked) and the band's model error."""
+    table = Table(title="held-out error on the curves themselves (docs/laws.md)", show_edge=False, pad_edge=False)
+    for col in ("law", "protocol PredE %", "largest error %", ""):
+        table.add_column(col, justify="right")
+    for name, score in result.info["selection"]["candidates"].items():
+        mark = "chosen" if name == result.law.name else table_text(score.get("error", ""))
+        finite = math.isfinite(score["prede"])
+        prede = f"{100 * score['prede']:.3f}" if finite else "-"
+        worst = f"{100 * score['model_error']:.3f}" if finite else "-"
+        table.add_row(name, prede, worst, mark)
     console.print(table)
 
 

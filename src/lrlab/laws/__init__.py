@@ -10,7 +10,7 @@ from lrlab.laws.curves import Curve, load_curve, load_curves
 from lrlab.laws.fitting import Fit, curve_metrics, fit
 from lrlab.laws.io import load_fit, save_fit
 from lrlab.laws.law import Law, Param
-from lrlab.laws.momentum import MomentumLaw, MomentumSizeLaw
+from lrlab.laws.momentum import MomentumFloorLaw, MomentumLaw, MomentumSizeLaw
 from lrlab.laws.multipower import MultiPowerLaw, QAreaExpLaw, SaturatedDropLaw
 from lrlab.laws.optimize import optimize, optimize_cosine, optimize_free, optimize_wsd
 from lrlab.laws.registry import LAWS, make_law
@@ -20,6 +20,7 @@ __all__ = [
     "Curve",
     "Fit",
     "Law",
+    "MomentumFloorLaw",
     "MomentumLaw",
     "MomentumSizeLaw",
     "MultiPowerLaw",

@@ -59,6 +59,15 @@ def annealing_area(lr: np.ndarray, lam: float) -> np.ndarray:
     return np.cumsum(lfilter([1.0], [1.0, -lam], lr_drops(lr)))
 
 
+def recent_lr(lr: np.ndarray, lam: float) -> np.ndarray:
+    """v_s = lam v_{s-1} + (1 - lam) lr_s with v_{-1} = lr_0: the LR averaged over the last ~1 / (1 - lam) steps.
+
+    It carries the momentum law's annealing area: S2(s) = (lr_0 - v_s) / (1 - lam) exactly (one IIR filter).
+    """
+    lr = np.asarray(lr, dtype=np.float64)
+    return lfilter([1.0 - lam], [1.0, -lam], lr, zi=[lam * lr[0]])[0]
+
+
 def mpl_loss_drop(
     lr: np.ndarray, steps: np.ndarray, c: float, beta: float, gamma: float, warmup: bool = True
 ) -> np.ndarray:

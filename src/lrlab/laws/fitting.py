@@ -17,17 +17,24 @@ public curves the early stop extrapolates better than the optimum (docs/laws.md 
 
 Either way the result is scored with the exact law: R^2, PredE = mean |pred - y| / y, WorstE = max |pred - y| / y.
 
+Fit window (``from_step``): only the points at steps >= ``from_step`` enter the objective; the LR of every
+step from 0 still enters the law. The default, ``"auto"``, is :func:`default_from_step`: the warmup and the
+steep transient after it (up to two more warmup lengths, at most 5% of training) are left out, but never
+more than half of any curve's points. The window is recorded in ``Fit.info["from_step"]``.
+
 Uncertainty: a Gauss-Newton covariance of the (transformed) parameters, Sigma = s^2 (J^T J)^+, with J the
 Jacobian of the log residuals and s^2 their mean square. The predicted band at step s is
-exp(log L +- 1.96 sqrt(g^T Sigma g + s^2)), g = d log L / d theta: parameter uncertainty plus the residual
-scatter. Residuals of a loss curve are correlated, so the band is a rough guide, not a calibrated interval.
+exp(log L +- 1.96 sqrt(g^T Sigma g + s^2 + m^2)), g = d log L / d theta: parameter uncertainty, the residual
+scatter, and ``model_error`` m, the law's own error when it extrapolates (0 from :func:`fit`; the pilots-only
+protocol of :mod:`lrlab.laws.select` measures it). Residuals of a loss curve are correlated, so without m the
+band covers far too little of a held-out curve.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -44,6 +51,10 @@ _ADAM_STEPS = 200
 _ADAM_PATIENCE = 20
 _LBFGS = {"maxiter": 3000, "ftol": 1e-12, "gtol": 1e-8}
 _Z95 = 1.959964
+# The default window leaves out the warmup and the transient after it: up to TRANSIENT_WARMUPS more warmup
+# lengths, at most TRANSIENT_SHARE of the longest curve (chosen on the development set, docs/laws.md)
+TRANSIENT_WARMUPS = 2
+TRANSIENT_SHARE = 0.05
 
 
 def huber(r: np.ndarray, delta: float) -> np.ndarray:
@@ -107,6 +118,7 @@ class Fit:
     objective: float = float("nan")
     seconds: float = float("nan")
     info: dict[str, Any] = field(default_factory=dict)
+    model_error: float = 0.0  # largest log error on held-out pilot points (lrlab.laws.select), or 0
 
     def predict(self, lr: np.ndarray, steps: np.ndarray, n_params: float | None = None) -> np.ndarray:
         """Predicted loss at ``steps`` for the per-step LR ``lr`` (exact law)."""
@@ -133,7 +145,7 @@ class Fit:
         z = space.to_z(self.theta)
         with np.errstate(all="ignore"):  # a band that overflows is infinite, not a warning
             grad = _jacobian(lambda zz: np.log(np.maximum(self.law.evaluate(space.to_theta(zz), feats), 1e-300)), z)
-            var = np.einsum("ij,jk,ik->i", grad, self.cov, grad) + self.resid_std**2
+            var = np.einsum("ij,jk,ik->i", grad, self.cov, grad) + self.resid_std**2 + self.model_error**2
             half = _Z95 * np.sqrt(np.maximum(var, 0.0))
             return pred, pred * np.exp(-half), pred * np.exp(half)
 
@@ -156,15 +168,19 @@ def fit(
     huber_delta: float = 1e-3,
     method: str | None = None,
     start: dict[str, float] | None = None,
+    from_step: int | str = "auto",
 ) -> Fit:
     """Fit ``law`` to ``curves`` (see the module docstring). Deterministic.
 
     ``method``: "lbfgs" (grid + L-BFGS-B to convergence) or "adam" (early-stopped AdamW from the law's
     ``adam_start``); ``None`` takes the law's ``fit_method``. ``start``: every parameter of the law, a point to
     start from: "adam" starts there instead of fitting ``adam_start``; "lbfgs" tries it before the grid's seeds.
+    ``from_step``: fit the points at steps >= this (an int, 0 for all) or ``"auto"`` (:func:`default_from_step`).
     """
     if not curves:
         raise InputError("fit needs at least one curve")
+    window = default_from_step(curves) if from_step == "auto" else check_from_step(from_step)
+    curves = [fit_window(c, window) for c in curves]
     method = law.fit_method if method is None else method
     if method not in ("lbfgs", "adam"):
         raise InputError(f"unknown fit method {method!r}; choose lbfgs or adam", "method")
@@ -211,11 +227,45 @@ def fit(
     out = Fit(law, theta, cov, float(np.sqrt(s2)), huber_delta, objective=huber_sum(theta))
     for c in curves:
         out.curves[c.name] = curve_metrics(out.predict(c.lr, c.steps, c.n_params), c.loss)
-    out.info = training_info(curves) | {"method": method}
+    out.info = training_info(curves) | {"method": method, "from_step": window}
     if steps_taken is not None:
         out.info["adam_steps"] = steps_taken
     out.seconds = time.perf_counter() - t0
     return out
+
+
+def default_from_step(curves: list[Curve]) -> int:
+    """The default fit window's first step, ``max(W, min(3 W, T / 20))``: W is the longest warmup among
+    ``curves`` (a curve's warmup ends at its peak index), T the longest curve's last step. The loss right after
+    a short warmup still falls faster than any law here describes; this leaves out two more warmup lengths of
+    it, but never more than 5% of training. Lowered where needed so that every curve keeps half its points.
+    """
+    warm = max(peak_index(c.lr) for c in curves)
+    longest = max(int(c.steps[-1]) for c in curves)
+    transient = min((1 + TRANSIENT_WARMUPS) * warm, math.ceil(TRANSIENT_SHARE * longest))
+    keep_half = min(int(c.steps[(len(c.steps) - 1) // 2]) for c in curves)
+    return int(min(max(warm, transient), keep_half))
+
+
+def check_from_step(from_step) -> int:
+    """A fit window's first step: a whole number >= 0 (or the caller's ``"auto"``)."""
+    if isinstance(from_step, bool) or not isinstance(from_step, int | np.integer) or from_step < 0:
+        raise InputError(f"from_step must be a whole number of steps >= 0 or 'auto', got {from_step!r}", "from_step")
+    return int(from_step)
+
+
+def fit_window(c: Curve, from_step: int) -> Curve:
+    """``c`` with only its points at steps >= ``from_step`` (its LR untouched); none left is an InputError."""
+    keep = c.steps >= from_step
+    if not keep.any():
+        raise InputError(
+            f"{c.where}: no loss record at step >= {from_step} (its last is at step {int(c.steps[-1])}); "
+            "lower the fit window's first step",
+            "from_step",
+        )
+    if keep.all():
+        return c
+    return replace(c, steps=c.steps[keep], loss=c.loss[keep])
 
 
 def _check_start(law: Law, start: dict[str, float]) -> None:
@@ -259,7 +309,7 @@ def _adam_seed(law: Law, curves: list[Curve], huber_delta: float) -> dict[str, f
     """Step 1 of the authors' procedure: the simpler law of ``law.adam_start()`` fitted (grid + L-BFGS-B),
     completed with the given values of the other parameters."""
     start_law, rest = law.adam_start()
-    return fit(start_law, curves, huber_delta, method="lbfgs").theta | rest
+    return fit(start_law, curves, huber_delta, method="lbfgs", from_step=0).theta | rest  # curves: windowed
 
 
 def _adam(law: Law, seed: dict[str, float], huber_sum) -> tuple[dict[str, float], int]:

@@ -1,10 +1,13 @@
 """Save and load a fitted law as versioned JSON, so that ``predict`` and ``optimize`` run without refitting.
 
-Format (version 3; version 2 files are read too)::
+Format (version 4; versions 2 and 3 are read too, with no model error)::
 
-    {"format": "lrlab.law-fit", "version": 3, "law": "mpl", "options": {...}, "params": {"L0": ...},
-     "cov": [[...]], "resid_std": ..., "huber_delta": ..., "objective": ..., "curves": {"name": {...}},
-     "info": {...}}
+    {"format": "lrlab.law-fit", "version": 4, "law": "mpl", "options": {...}, "params": {"L0": ...},
+     "cov": [[...]], "resid_std": ..., "model_error": ..., "huber_delta": ..., "objective": ...,
+     "curves": {"name": {...}}, "info": {...}}
+
+``info`` holds the fit window (``from_step``) and, for fits made through :mod:`lrlab.laws.select`, the
+pilots-only protocol's scores of every candidate law (``selection``).
 
 ``cov`` is the parameter covariance in the fit's transformed space (log for positive parameters), ordered as
 the law's parameter list. Plain JSON only: nothing is unpickled or evaluated.
@@ -24,9 +27,11 @@ from lrlab.laws.fitting import Fit
 from lrlab.laws.registry import make_law
 
 FORMAT = "lrlab.law-fit"
-VERSION = 3  # 2: mpl laws save their "warmup" option (version 1 fits predated it); 3: mpl-qexp saves "gamma"
-READABLE = (2, 3)
-MAX_RESID_STD = 1.0  # of log losses: a residual scatter of 100% is no fit (real fits: ~1e-3)
+# 2: mpl laws save their "warmup" option (version 1 fits predated it); 3: mpl-qexp saves "gamma";
+# 4: "model_error" (the band's term for the law's own error, lrlab.laws.select)
+VERSION = 4
+READABLE = (2, 3, 4)
+MAX_RESID_STD = 1.0  # of log losses: a residual scatter (or model error) of 100% is no fit (real fits: ~1e-3)
 MAX_FIT_BYTES = 64 << 20  # a fit of many curves is a few kB; refuse to parse a huge file
 
 
@@ -39,6 +44,7 @@ def fit_to_dict(f: Fit) -> dict:
         "params": f.theta,
         "cov": f.cov.tolist(),
         "resid_std": f.resid_std,
+        "model_error": f.model_error,
         "huber_delta": f.huber_delta,
         "objective": f.objective,
         "curves": f.curves,
@@ -65,7 +71,7 @@ def fit_from_dict(d: dict, where: str = "fit") -> Fit:
         raise InputError(f'{where}: not an lrlab law fit (expected "format": "{FORMAT}")')
     if d.get("version") not in READABLE:
         version = clip(repr(d.get("version")))
-        raise InputError(f"{where}: unsupported version {version}; this lrlab reads versions 2 and 3")
+        raise InputError(f"{where}: unsupported version {version}; this lrlab reads versions 2 to 4")
     try:
         options = _table(d.get("options", {}), "options")
         if d["version"] == 2 and d["law"] == "mpl-qexp":
@@ -75,6 +81,7 @@ def fit_from_dict(d: dict, where: str = "fit") -> Fit:
         params = {n: _finite(saved[n], f"params.{n}") for n in law.names}
         cov = np.asarray(d["cov"], dtype=np.float64)
         resid = _finite(d["resid_std"], "resid_std")
+        model_error = _finite(d["model_error"], "model_error") if d["version"] >= 4 else 0.0
         delta = _finite(d["huber_delta"], "huber_delta")
         objective = d.get("objective")
         objective = float("nan") if objective is None else _finite(objective, "objective")
@@ -89,8 +96,8 @@ def fit_from_dict(d: dict, where: str = "fit") -> Fit:
     for p in law.params:
         if not p.lo <= params[p.name] <= p.hi:
             raise InputError(f"{where}: params.{p.name} = {params[p.name]!r} is outside the law's [{p.lo:g}, {p.hi:g}]")
-    if not 0 <= resid < MAX_RESID_STD or not delta > 0:
-        raise InputError(f"{where}: resid_std must lie in [0, {MAX_RESID_STD}) and huber_delta be > 0")
+    if not 0 <= resid < MAX_RESID_STD or not 0 <= model_error < MAX_RESID_STD or not delta > 0:
+        raise InputError(f"{where}: resid_std and model_error must lie in [0, {MAX_RESID_STD}) and huber_delta be > 0")
     eigen = np.linalg.eigvalsh(cov) if cov.size else np.zeros(0)
     symmetric = np.allclose(cov, cov.T, rtol=1e-6, atol=1e-12 * max(float(np.abs(cov).max(initial=0.0)), 1e-300))
     if not symmetric or (eigen.size and eigen.min() < -1e-9 * max(float(np.abs(eigen).max()), 1e-300)):
@@ -103,7 +110,7 @@ def fit_from_dict(d: dict, where: str = "fit") -> Fit:
     for name, metrics in curves.items():
         if not isinstance(metrics, dict) or not all(_is_number(v) for v in metrics.values()):
             raise InputError(f"{where}: curves.{clip(name)} must map metric names to numbers")
-    return Fit(law, params, cov, resid, delta, curves, objective, info=info)
+    return Fit(law, params, cov, resid, delta, curves, objective, info=info, model_error=model_error)
 
 
 def _table(value, key: str, where: str | None = None) -> dict:

@@ -6,11 +6,12 @@ import inspect
 
 from lrlab.errors import InputError, clip
 from lrlab.laws.law import Law
-from lrlab.laws.momentum import MomentumLaw, MomentumSizeLaw
+from lrlab.laws.momentum import MomentumFloorLaw, MomentumLaw, MomentumSizeLaw
 from lrlab.laws.multipower import MultiPowerLaw, QAreaExpLaw, SaturatedDropLaw
 
 LAWS: dict[str, type[Law]] = {
-    cls.name: cls for cls in (MomentumLaw, MomentumSizeLaw, MultiPowerLaw, QAreaExpLaw, SaturatedDropLaw)
+    cls.name: cls
+    for cls in (MomentumLaw, MomentumFloorLaw, MomentumSizeLaw, MultiPowerLaw, QAreaExpLaw, SaturatedDropLaw)
 }
 
 

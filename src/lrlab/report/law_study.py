@@ -1,11 +1,12 @@
 """Study part 3: predict a schedule's loss curve from two cheap runs (the momentum law, Tissue et al. 2024,
 arXiv:2408.11029; the multi-power law, Luo et al. 2025, arXiv:2503.12811).
 
-The tiny GPT is trained with a constant and a cosine schedule; each loss-curve law is fitted to those two
-validation curves and then predicts a third schedule (WSD, linear decay over the last 20%) before that run is
-looked at. The held-out run is then trained and the prediction scored: PredE = mean |pred - y| / y over its
-evaluations, the same over the decay phase alone (the last 20%, the only part where WSD and constant differ),
-and the relative error of the final loss. Fits and scores use the evaluations from step 2 x warmup on: the laws
+The tiny GPT is trained with a constant and a cosine schedule; each loss-curve law (and ``auto``, the law
+``lrlab fit`` chooses by default, lrlab.laws.select) is fitted to those two validation curves and then predicts
+a third schedule (WSD, linear decay over the last 20%) before that run is looked at. The held-out run is then
+trained and the prediction scored: PredE = mean |pred - y| / y over its evaluations, the same over the decay
+phase alone (the last 20%, the only part where WSD and constant differ), and the relative error of the final
+loss. Fits and scores use the evaluations from step 2 x warmup on: the laws
 describe training after warmup, as in the papers' data.
 
 The baseline row, "no law: constant run", predicts the held-out run by the constant run's own curve: WSD and
@@ -24,11 +25,12 @@ from matplotlib.figure import Figure
 from lrlab.errors import InputError
 from lrlab.files import atomic_write
 from lrlab.laws import Curve, curve_metrics, fit, make_law
+from lrlab.laws.select import select
 from lrlab.report.figures import save_figure
 from lrlab.report.study_runs import StudyRun, train_in_memory, write_environment
 from lrlab.schedules import parse
 
-LAW_NAMES = ("momentum", "mpl", "mpl-qexp")
+LAW_NAMES = ("momentum", "mpl", "mpl-qexp", "momentum-floor", "auto")  # auto: lrlab fit's default choice
 BASELINE = "no law: constant run"  # predicts the held-out run by the constant run's curve
 DECAY_SHARE = 0.2  # the held-out WSD run's decay phase: its last 20% of steps
 
@@ -62,10 +64,10 @@ def law_study(out_dir: Path, steps: int = 400, peak: float = 1e-2) -> list[dict]
     decay = held_out.steps >= parse(specs["WSD 20% (held out)"]).decay_start
     summary = []
     for k, name in enumerate(LAW_NAMES):
-        fitted = fit(make_law(name), train_curves)
+        fitted = select(train_curves) if name == "auto" else fit(make_law(name), train_curves)
         pred = fitted.predict(held_out.lr, held_out.steps)
         fit_prede = float(np.mean([fitted.curves[c.name]["prede"] for c in train_curves]))
-        summary.append(_scores(name, fit_prede, pred, held_out.loss, decay))
+        summary.append(_scores(name, fit_prede, pred, held_out.loss, decay) | {"chosen": fitted.law.name})
         color = f"C{k + 1}"
         ax_pred.plot(held_out.steps, pred, color=color, label=f"{name}: PredE {summary[-1]['heldout_prede']:.2%}")
         for c in train_curves:
@@ -73,7 +75,7 @@ def law_study(out_dir: Path, steps: int = 400, peak: float = 1e-2) -> list[dict]
                 c.steps, fitted.predict(c.lr, c.steps), color=color, lw=1, label=name if c is train_curves[0] else None
             )
     constant = curves["constant"]  # same evaluation steps as the held-out run
-    summary.append(_scores(BASELINE, float("nan"), constant.loss, held_out.loss, decay))
+    summary.append(_scores(BASELINE, float("nan"), constant.loss, held_out.loss, decay) | {"chosen": ""})
     ax_pred.plot(held_out.steps, constant.loss, color="0.6", ls="--", label=BASELINE)
     for c in train_curves:
         ax_fit.plot(c.steps, c.loss, "k.", ms=3)

@@ -65,7 +65,7 @@ def check_options(executor: str, workers: int, gpus: float, address: str | None 
     if gpus and executor != "ray":
         raise InputError("GPUs per run are a Ray resource; the local executor runs each config's device", "gpus")
     if address and executor != "ray":
-        raise InputError("a cluster address is for the ray executor (--executor ray)", "address")
+        raise InputError("a cluster address is for the ray executor only", "address")
 
 
 def plan(study: Study, store: Store) -> Plan:
