@@ -315,6 +315,14 @@ def auto_summary(rows: dict) -> dict:
     return out
 
 
+def _window(text: str):
+    if text == "auto":
+        return text
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"a whole number of steps >= 0 or 'auto', got {text!r}")
+    return int(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="25,100,400")
@@ -324,9 +332,11 @@ def main() -> None:
     parser.add_argument("--data", type=Path, help="a copy of the multipowerlaw data's layout (default: bundled)")
     parser.add_argument("--dataset", choices=("multipowerlaw", "schedules-and-scaling"), default="multipowerlaw")
     parser.add_argument("--protocol", choices=sas.PROTOCOLS, help="schedules-and-scaling: one protocol (default both)")
-    parser.add_argument("--from-step", default="auto", help="the fit window's first step (default: lrlab's rule)")
+    parser.add_argument(
+        "--from-step", default="auto", type=_window, help="the fit window's first step (default: lrlab's rule)"
+    )
     args = parser.parse_args()
-    from_step = args.from_step if args.from_step == "auto" else int(args.from_step)
+    from_step = args.from_step
     if args.dataset == "schedules-and-scaling":
         if args.data is None:
             parser.error("--dataset schedules-and-scaling needs --data PATH (it is not bundled)")

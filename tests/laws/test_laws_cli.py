@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from lrlab.cli.app import _OneLineErrors
 from lrlab.cli.laws import register
 from lrlab.laws import MultiPowerLaw, load_fit
+from lrlab.laws.select import CANDIDATES, TOLERANCE
 from lrlab.schedules import WSD, parse, write_csv
 
 THETA = {"L0": 2.4, "A": 0.65, "alpha": 0.43, "B": 520.0, "C": 2.0, "beta": 0.6, "gamma": 0.63}
@@ -195,14 +196,16 @@ def test_gamma_option_of_the_variant(app, tmp_path):
 
 
 def test_fit_chooses_a_law_by_default_and_records_the_window(app, tmp_path):
-    """No --law: auto scores every candidate on the curves' own late parts, prints each, keeps the lowest."""
+    """No --law: auto scores every candidate on the curves' own late parts, prints each, and keeps the first
+    (in its order of preference) within 2x of the lowest."""
     curves = make_curves(tmp_path)
     out = tmp_path / "auto.json"
     res = run(app, "fit", *curves, "--out", out)
     assert res.exit_code == 0, res.output
     saved = load_fit(out)
     scores = saved.info["selection"]["candidates"]
-    assert saved.law.name == min(scores, key=lambda n: scores[n]["prede"])
+    lowest = min(score["prede"] for score in scores.values())
+    assert saved.law.name == next(n for n in CANDIDATES if scores[n]["prede"] <= TOLERANCE * lowest)
     for name, score in scores.items():
         assert f"{100 * score['prede']:.3f}" in res.stdout and name in res.stdout
     assert saved.info["from_step"] == 395  # min(3 W = 897, T / 20 = 7900 / 20), after the warmup (peak at 299)
@@ -227,3 +230,11 @@ def test_fit_window_and_auto_misuse_are_one_line_errors(app, tmp_path, args, mes
     res = run(app, "fit", *curves, *args, "--out", tmp_path / "no.json")
     assert res.exit_code == 2 and message in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
     assert not (tmp_path / "no.json").exists()
+
+
+def test_a_named_law_the_check_cannot_score_says_its_band_has_no_model_error(app, tmp_path):
+    curves = make_curves(tmp_path)
+    res = run(app, "fit", curves[0], "--law", "momentum", "--from-step", "7500", "--out", tmp_path / "f.json")
+    assert res.exit_code == 0, res.output
+    assert "could not score momentum" in res.stderr and "no model error" in res.stderr
+    assert load_fit(tmp_path / "f.json").model_error == 0.0

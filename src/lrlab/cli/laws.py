@@ -139,7 +139,8 @@ def fit_cmd(
     multi-power-law authors' TRAIN runs, Luo et al. 2025, arXiv:2503.12811, MIT licence) with their schedules.
 
     --law auto (the default) scores every candidate law by fitting the first 70% of each curve's window and
-    predicting the rest, keeps the best, and prints the scores; the largest held-out error widens the band.
+    predicting the rest, keeps momentum-floor unless another law scores under half its error (then the first such
+    of mpl-qexp, mpl, momentum), and prints the scores; the largest held-out error widens the band.
 
     Examples:
 
@@ -192,8 +193,9 @@ def fit_cmd(
     if plot is not None:
         from lrlab.report.law_plots import plot_series
 
-        plot_series([_fitted_series(result, c) for c in loaded], plot, f"{law} fit")
+        plot_series([_fitted_series(result, c) for c in loaded], plot, f"{result.law.name} fit")
     chosen = result.law.name
+    _warn_unchecked(result)
     if json:
         print_json(
             {
@@ -208,7 +210,11 @@ def fit_cmd(
         )
         return
     _print_selection(result)
-    say(f"{chosen} fitted on steps >= {result.info['from_step']} in {result.seconds:.2f} s -> {out}")
+    check = result.info.get("check_seconds", 0.0)
+    say(
+        f"{chosen} fitted on steps >= {result.info['from_step']} in {result.seconds:.2f} s "
+        f"({result.seconds + check:.2f} s with the held-out check) -> {out}"
+    )
     console.print("  " + ", ".join(f"{k}={v:.6g}" for k, v in result.theta.items()))
     table = Table(show_edge=False, pad_edge=False)
     for col in ("curve", "PredE %", "WorstE %", "R^2"):
@@ -228,6 +234,19 @@ def _from_step(text: str) -> int | str:
     if value < 0:
         raise InputError(f"must be a whole number of steps >= 0 or 'auto', got {value}", "from_step")
     return value
+
+
+def _warn_unchecked(result: Fit) -> None:
+    """Say when the chosen law's band lacks its model error (the check could not score it), and when auto's
+    first choice could not be fitted on every record."""
+    score = result.info["selection"]["candidates"][result.law.name]
+    if not math.isfinite(score["prede"]):
+        warn(
+            f"the held-out check could not score {result.law.name} ({score.get('error', '')}): "
+            "its band has no model error"
+        )
+    for failure in result.info.get("not_fitted", []):
+        warn(f"auto could not fit {failure}; it fitted the next candidate")
 
 
 def _print_selection(result: Fit) -> None:

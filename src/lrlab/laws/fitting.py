@@ -102,7 +102,10 @@ class _Space:
         return np.clip(np.array(z), lo, hi)
 
     def to_theta(self, z: np.ndarray) -> dict[str, float]:
-        return {n: self._back(v, s) for n, v, s in zip(self.law.names, z, self.scales, strict=True)}
+        """theta from z, clipped into each parameter's [lo, hi] (exp(log(lo)) can round to just below lo, and a
+        saved fit is refused if a parameter lies outside its bounds)."""
+        back = (self._back(v, s) for v, s in zip(z, self.scales, strict=True))
+        return {p.name: min(max(v, p.lo), p.hi) for p, v in zip(self.law.params, back, strict=True)}
 
 
 @dataclass
