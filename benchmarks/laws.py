@@ -150,7 +150,7 @@ def selection_scores(curves: dict, name: str) -> dict[str, float]:
     """
 
     def part(c, keep):
-        return replace(c, steps=c.steps[keep(c.steps)], loss=c.loss[keep(c.steps)])
+        return c.records(keep(c.steps))
 
     out = {}
     for held in TRAIN:

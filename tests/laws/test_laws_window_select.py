@@ -12,12 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lawdata import two_stage, warmup_cosine
 
+import lrlab.laws.select as select_module
 from lrlab.datasets import schedules_and_scaling as sas
 from lrlab.errors import InputError
 from lrlab.laws import Curve, MomentumFloorLaw, MomentumLaw, curve_metrics, fit, load_fit, make_law, save_fit
 from lrlab.laws.areas import annealing_area, recent_lr
 from lrlab.laws.fitting import default_from_step
-from lrlab.laws.select import CANDIDATES, SPLIT, TOLERANCE, fit_measured, protocol, select
+from lrlab.laws.select import CANDIDATES, SPLIT, TOLERANCE, _without_shared, fit_measured, protocol, select
 
 DEV = Path(__file__).parent / "data" / "schedules-and-scaling"  # one vendored group of the development set
 GROUP = "slimpajama_L8_d384"
@@ -194,10 +195,8 @@ def test_auto_keeps_the_first_candidate_within_the_tolerance_and_records_all():
     assert result.theta == fit(make_law(best), pilots).theta  # then fitted on every point of the window
 
 
-def test_auto_vetoes_the_preferred_law_when_it_fails_plainly(monkeypatch):
-    import lrlab.laws.select as select_module
-
-    made_up = {"momentum-floor": 0.009, "mpl-qexp": 0.004, "mpl": 0.003, "momentum": 0.010}
+def score_as(monkeypatch, made_up: dict[str, float]) -> None:
+    """Make the protocol report ``made_up[law]`` as each law's error (read at each call: the dict may change)."""
     real = select_module.protocol
 
     def scored(law, curves, *args):
@@ -206,6 +205,11 @@ def test_auto_vetoes_the_preferred_law_when_it_fails_plainly(monkeypatch):
         return out
 
     monkeypatch.setattr(select_module, "protocol", scored)
+
+
+def test_auto_vetoes_the_preferred_law_when_it_fails_plainly(monkeypatch):
+    made_up = {"momentum-floor": 0.009, "mpl-qexp": 0.004, "mpl": 0.003, "momentum": 0.010}
+    score_as(monkeypatch, made_up)
     pilots, _ = dev_pilots("same-peak")
     assert select(pilots).law.name == "mpl-qexp"  # the first within 2 x 0.003
     made_up["momentum-floor"] = 0.006
@@ -264,8 +268,6 @@ def test_floor_law_on_a_group_of_the_development_set(name, floor_bound, momentum
 def test_auto_fits_the_next_candidate_when_the_chosen_one_cannot_be_fitted_on_every_record(monkeypatch):
     """The protocol fits thinned curves; the final fit uses every record and may fail (the multi-power law's
     quadrature limit on a long per-step log): auto then fits the next candidate and records why."""
-    import lrlab.laws.select as select_module
-
     real = select_module.fit
     pilots, _ = dev_pilots("same-peak")
 
@@ -274,15 +276,7 @@ def test_auto_fits_the_next_candidate_when_the_chosen_one_cannot_be_fitted_on_ev
             raise InputError("too many quadrature cells (made up)")
         return real(law, curves, *args, **kwargs)
 
-    made_up = {"momentum-floor": 0.001, "mpl-qexp": 0.004, "mpl": 0.0015, "momentum": 0.0012}
-    real_protocol = select_module.protocol
-
-    def scored(law, curves, *args):
-        out = real_protocol(law, curves, *args)
-        out.prede = made_up[law.name]
-        return out
-
-    monkeypatch.setattr(select_module, "protocol", scored)
+    score_as(monkeypatch, {"momentum-floor": 0.001, "mpl-qexp": 0.004, "mpl": 0.0015, "momentum": 0.0012})
     monkeypatch.setattr(select_module, "fit", fussy)
     result = select(pilots)
     # momentum-floor is chosen and fails; mpl is next in order within 2x (mpl-qexp is not within it)
@@ -305,20 +299,12 @@ def test_protocol_drops_the_other_pilots_records_of_a_shared_run():
     assert shared and all(
         np.isclose(const.loss[const.steps == s][0], wsd.loss[wsd.steps == s][0], rtol=1e-4) for s in shared
     )
-    kept = select_module_without_shared(const, wsd, first_held)
+    kept = _without_shared(const, wsd, first_held)
     assert not set(shared) & set(kept.steps.tolist())
     assert set(kept.steps.tolist()) == set(const.steps.tolist()) - set(shared)
 
 
-def select_module_without_shared(other, held, first_held):
-    from lrlab.laws.select import _without_shared
-
-    return _without_shared(other, held, first_held)
-
-
 def test_protocol_thins_long_curves_evenly_keeping_both_ends(monkeypatch):
-    import lrlab.laws.select as select_module
-
     monkeypatch.setattr(select_module, "MAX_RECORDS", 20)
     lr = two_stage(3000, 100, 10**9, 0.0)
     c = curve_on(lr, np.arange(100, 3000), 3.0 + 1.0 / np.arange(1, 2901))

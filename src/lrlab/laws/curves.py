@@ -58,6 +58,11 @@ class Curve:
                 " there); drop the records before the first update with LR > 0"
             )
 
+    def records(self, keep: np.ndarray) -> Curve:
+        """The curve with only the records ``keep`` selects (a boolean mask or increasing indices); the LR of every
+        step is kept."""
+        return replace(self, steps=self.steps[keep], loss=self.loss[keep])
+
     def smoothed(self, window: int) -> Curve:
         """Mean loss over blocks of ``window`` consecutive records, each placed at its middle record's step.
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -268,7 +268,7 @@ def fit_window(c: Curve, from_step: int) -> Curve:
         )
     if keep.all():
         return c
-    return replace(c, steps=c.steps[keep], loss=c.loss[keep])
+    return c.records(keep)
 
 
 def _check_start(law: Law, start: dict[str, float]) -> None:

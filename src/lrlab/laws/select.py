@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -67,7 +67,7 @@ def _thinned(c: Curve) -> Curve:
     if len(c.steps) <= MAX_RECORDS:
         return c
     keep = np.unique(np.linspace(0, len(c.steps) - 1, MAX_RECORDS).round().astype(np.int64))
-    return replace(c, steps=c.steps[keep], loss=c.loss[keep])
+    return c.records(keep)
 
 
 def _without_shared(other: Curve, held: Curve, first_held: int) -> Curve:
@@ -80,7 +80,7 @@ def _without_shared(other: Curve, held: Curve, first_held: int) -> Curve:
     keep = (other.steps < first_held) | (other.steps >= shared_until)
     if keep.all():
         return other
-    return replace(other, steps=other.steps[keep], loss=other.loss[keep])
+    return other.records(keep)
 
 
 def _split(c: Curve) -> tuple[Curve, Curve]:
@@ -89,8 +89,7 @@ def _split(c: Curve) -> tuple[Curve, Curve]:
     early = c.steps <= cut
     if early.sum() < 2 or early.all():
         raise InputError(f"{c.where}: too few records to split for the selection protocol")
-    part = lambda keep: replace(c, steps=c.steps[keep], loss=c.loss[keep])  # noqa: E731
-    return part(early), part(~early)
+    return c.records(early), c.records(~early)
 
 
 def protocol(
