@@ -23,6 +23,16 @@ Use it:
     from lrlab.laws import MultiPowerLaw, fit
     f = fit(MultiPowerLaw(), example_curves("mpl-400"))          # the authors' TRAIN split, 400M
 
+A second, ``"critical_batch_size"``: the steps that runs at nine batch sizes took to reach a target loss, for
+five model sizes (85M to 1.2B), printed by Zhang et al. 2024, "How Does Critical Batch Size Scale in
+Pre-training?" (arXiv:2410.21676) in https://github.com/hlzhang109/critical-batch-size (commit c5b509d; MIT
+licence, Copyright (c) 2024 Hanlin Zhang). Batch sizes in sequences of 512 tokens (``CBS_SEQ_LEN``); see its
+README in ``root("critical_batch_size")``. Fit the noise scale per model:
+
+    from lrlab.datasets import critical_batch_size
+    from lrlab.laws.batch.steps import fit_steps
+    fits = {m: fit_steps(b, s) for m, (b, s, _) in critical_batch_size().items()}
+
 numpy and :mod:`lrlab.laws` / :mod:`lrlab.schedules` only (no torch). Every bad name is an
 :class:`lrlab.errors.InputError` whose one-line message lists the choices.
 """
@@ -39,6 +49,7 @@ from lrlab.errors import InputError
 from lrlab.laws import Curve, load_curve
 
 __all__ = [
+    "CBS_SEQ_LEN",
     "DATASETS",
     "EXAMPLES",
     "MPL_CURVES",
@@ -48,6 +59,7 @@ __all__ = [
     "MPL_TEST",
     "MPL_TRAIN",
     "MPL_WARMUP",
+    "critical_batch_size",
     "example_curves",
     "example_specs",
     "mpl_curve",
@@ -58,7 +70,7 @@ __all__ = [
     "root",
 ]
 
-DATASETS = ("multipowerlaw",)
+DATASETS = ("multipowerlaw", "critical_batch_size")
 
 MPL_SIZES = (25, 100, 400)  # model sizes in millions of parameters (the csv_{size} folders)
 # The authors' split (paper's Table 6, their src/config.py): fit on TRAIN, predict TEST.
@@ -167,3 +179,30 @@ def example_curves(name: str, split: str = "train") -> list[Curve]:
     the authors' TRAIN curves of that model size (what to fit), ``"test"`` their TEST curves (what to predict)."""
     size, names = _example(name, split)
     return [mpl_curve(size, n) for n in names]
+
+
+CBS_SEQ_LEN = 512  # tokens a sequence in every critical_batch_size run (its seq_len column)
+
+
+def critical_batch_size(*, data: str | Path | None = None) -> dict[str, tuple[np.ndarray, np.ndarray, float]]:
+    """The ``critical_batch_size`` table: model (``"85M"`` ... ``"1.2B"``) -> (batch_size, steps, target_loss).
+
+    ``batch_size`` in sequences of :data:`CBS_SEQ_LEN` tokens, ``steps`` the optimizer steps to the model's
+    ``target_loss`` (C4 validation cross-entropy, nats per token), in file order (batch sizes ascending).
+    ``data``: another copy of ``steps_to_target.csv`` (default: the bundled one).
+    """
+    # imported here, not at the top: lrlab.datasets is imported by most of lrlab, the batch laws by few
+    from lrlab.laws.batch.steps import load_steps
+
+    path = root("critical_batch_size") / "steps_to_target.csv" if data is None else Path(data)
+    table = load_steps(path, group=["model", "target_loss"])
+    out: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}
+    for (model, target), (batch_size, steps) in table.items():
+        if model in out:
+            raise InputError(f"{path}: model {model!r} has more than one target_loss")
+        try:
+            loss = float(target)
+        except ValueError:
+            raise InputError(f"{path}: target_loss of model {model!r} is not a number: {target!r}") from None
+        out[model] = (batch_size, steps, loss)
+    return out
