@@ -1284,6 +1284,95 @@ CLICK_CASES = [
     C("click-optimize-peak-word", *OPTIMIZE[:-1], "high", setup=fit_file(), contains="--peak-lr"),
 ]
 
+GRID_ROWS = "".join(
+    f"{lr},{b},{2 + (i - 2) ** 2 / 10}\n" for b in (8, 16, 32) for i, lr in enumerate([1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2])
+)
+GRID = "lr,batch_size,loss\n" + GRID_ROWS
+STEPS = "batch_size,steps\n64,4000\n128,2100\n256,1200\n512,800\n"
+SURGE = ("surge", "{tmp}/g.csv")
+BATCH_CASES = [
+    C("surge-no-input", "surge", contains="--store"),
+    C(
+        "surge-both-inputs",
+        *SURGE,
+        "--store",
+        "{tmp}/r.db",
+        "--study",
+        "s",
+        setup=write("g.csv", GRID),
+        contains="one of",
+    ),
+    C("surge-study-without-store", *SURGE, "--study", "s", setup=write("g.csv", GRID), contains="--study"),
+    C("surge-store-without-study", "surge", "--store", "{tmp}/r.db", setup=write("r.db", ""), contains="--study"),
+    C("surge-store-missing", "surge", "--store", "{tmp}/none.db", "--study", "s", contains="none.db"),
+    C(
+        "surge-store-not-sqlite",
+        "surge",
+        "--store",
+        "{tmp}/r.db",
+        "--study",
+        "s",
+        setup=write("r.db", BINARY),
+        contains="r.db",
+    ),
+    C("surge-missing-columns", *SURGE, setup=write("g.csv", "lr,loss\n1e-3,2\n"), contains="batch_size"),
+    C(
+        "surge-one-batch-size",
+        *SURGE,
+        setup=write("g.csv", "lr,batch_size,loss\n1e-3,8,2\n2e-3,8,1.9\n4e-3,8,2.1\n"),
+        contains="2 or more batch sizes",
+    ),
+    C(
+        "surge-all-diverged",
+        *SURGE,
+        setup=write("g.csv", "lr,batch_size,loss\n1e-3,8,nan\n2e-3,8,inf\n1e-3,16,nan\n"),
+        contains="every cell diverged",
+    ),
+    C("surge-lr-zero", *SURGE, setup=write("g.csv", "lr,batch_size,loss\n0,8,2\n"), contains="g.csv:2"),
+    C("surge-batch-negative", *SURGE, setup=write("g.csv", "lr,batch_size,loss\n1e-3,-8,2\n"), contains="g.csv:2"),
+    C("surge-empty-loss", *SURGE, setup=write("g.csv", "lr,batch_size,loss\n1e-3,8,\n"), contains="empty loss"),
+    C("surge-binary", *SURGE, setup=write("g.csv", BINARY), contains="g.csv"),
+    C("surge-bad-law", *SURGE, "--law", "linear", setup=write("g.csv", GRID), contains="--law"),
+    C("surge-bad-alpha", *SURGE, "--law", "sgd", "--alpha", "-1", setup=write("g.csv", GRID), contains="--alpha"),
+    C("surge-alpha-word", *SURGE, "--alpha", "many", setup=write("g.csv", GRID), contains="--alpha"),
+    C("surge-bad-noise", *SURGE, "--loss-noise", "-1", setup=write("g.csv", GRID), contains="--loss-noise"),
+    C("surge-bad-level", *SURGE, "--level", "2", setup=write("g.csv", GRID), contains="--level"),
+    C("surge-bad-unit", *SURGE, "--unit", "bytes", setup=write("g.csv", GRID), contains="--unit"),
+    C("surge-bad-predict", *SURGE, "--predict-batch", "64,-1", setup=write("g.csv", GRID), contains="--predict-batch"),
+    C("surge-predict-words", *SURGE, "--predict-batch", "big", setup=write("g.csv", GRID), contains="--predict-batch"),
+    C("surge-group-missing", *SURGE, "--group", "optimizer", setup=write("g.csv", GRID), contains="optimizer"),
+    C("surge-plot-replaces-input", *SURGE, "--plot", "{tmp}/g.csv", setup=write("g.csv", GRID), contains="g.csv"),
+    C("surge-plot-format", *SURGE, "--plot", "{tmp}/p.txt", setup=write("g.csv", GRID), contains="p.txt"),
+    C("bnoise-no-input", "bnoise", contains="--example"),
+    C("bnoise-missing-columns", "bnoise", "{tmp}/s.csv", setup=write("s.csv", "batch_size\n8\n"), contains="steps"),
+    C(
+        "bnoise-two-batch-sizes",
+        "bnoise",
+        "{tmp}/s.csv",
+        setup=write("s.csv", "batch_size,steps\n8,100\n16,60\n"),
+        contains="3 or more",
+    ),
+    C(
+        "bnoise-steps-zero",
+        "bnoise",
+        "{tmp}/s.csv",
+        setup=write("s.csv", "batch_size,steps\n8,0\n16,60\n32,40\n"),
+        contains="s.csv",
+    ),
+    C("bnoise-bad-level", "bnoise", "{tmp}/s.csv", "--level", "1.5", setup=write("s.csv", STEPS), contains="--level"),
+    C("bnoise-both", "bnoise", "{tmp}/s.csv", "--example", setup=write("s.csv", STEPS), contains="one of"),
+    C("scale-one-group", "scale", "{tmp}/g.csv", setup=write("g.csv", GRID), contains="2 or more groups"),
+    C(
+        "scale-d-varies",
+        "scale",
+        "{tmp}/g.csv",
+        "--group",
+        "n",
+        setup=write("g.csv", "lr,batch_size,loss,n,d\n1e-3,8,2,10,100\n1e-3,16,2,10,900\n1e-3,8,2,20,100\n"),
+        contains="d varies",
+    ),
+]
+
 CASES = [
     *SCHEDULE_CASES,
     *CSV_CASES,
@@ -1294,6 +1383,7 @@ CASES = [
     *FIND_LR_CASES,
     *RUN_FOLDER_CASES,
     *CLICK_CASES,
+    *BATCH_CASES,
 ]
 
 

@@ -10,7 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from lrlab import __version__
-from lrlab.cli import demo, find_lr, laws, runs, schedule, sweep, train
+from lrlab.cli import batch, demo, find_lr, laws, runs, schedule, sweep, train
 from lrlab.cli.common import err_console, fail
 from lrlab.errors import InputError
 
@@ -80,6 +80,7 @@ def _root(
 demo.register(app)
 schedule.register(app)
 laws.register(app)
+batch.register(app)
 train.register(app)
 find_lr.register(app)
 sweep.register(app)
