@@ -81,13 +81,41 @@ def test_one_diverged_seed_makes_the_lr_diverged():
     loss = 2.0 + 0.1 * np.log(lr / 1e-3) ** 2
     loss[5] = np.inf  # one of the two seeds at the middle LR
     o = locate(lr, loss)
-    assert o.best_lr != pytest.approx(1e-3)
+    # the middle LR counts as diverged: the best is its lower neighbour, bracketed by it (no polynomial)
+    assert o.method == "cell" and o.best_lr == pytest.approx(lr[2])
+    assert o.interval == pytest.approx((lr[0], lr[4]))
     assert o.n_diverged == 1
 
 
-def test_every_cell_diverged_is_an_error():
-    with pytest.raises(InputError, match="every cell diverged"):
-        locate(_lrs(1e-3, n=4), np.full(4, np.inf))
+def test_every_cell_diverged_is_a_bound_below_the_grid():
+    lr = _lrs(1e-3, n=4)
+    o = locate(lr, np.full(4, np.inf))
+    assert o.at_grid_edge == "low" and not o.is_value
+    assert o.interval == (0.0, pytest.approx(lr[0]))
+    assert o.n_diverged == 4
+
+
+def test_nearly_equal_lrs_are_one_lr():
+    """Seeds logged at 3 and at 5 significant digits (0.00316 and 0.0031623) are one LR: the optimum is the same
+    as with one copy of each LR, not a cubic fitted between two points a hair apart."""
+    lr = _lrs(2.4e-3 * 1.3)
+    loss = 2.0 + 0.2 * np.log(lr / 2.4e-3) ** 2 + 0.05 * np.log(lr / 2.4e-3) ** 3 / 4
+    rounded = np.array([float(f"{v:.3g}") for v in lr])
+    both = locate(np.concatenate([lr, rounded]), np.concatenate([loss, loss]))
+    one = locate(lr, loss)
+    assert both.best_lr == pytest.approx(one.best_lr, rel=0.01)
+    assert both.loss >= loss.min() - 0.01
+
+
+def test_single_lr_is_a_bound():
+    o = locate([1e-3, 1e-3], [2.0, 2.1])
+    assert o.at_grid_edge == "single" and not o.is_value
+
+
+def test_bracket_spread_does_not_depend_on_the_level():
+    lr = _lrs(1e-3, n=5)
+    loss = np.array([3.0, 2.8, 2.6, np.inf, np.inf])
+    assert locate(lr, loss, level=0.5).log_sd == locate(lr, loss, level=0.99).log_sd
 
 
 def test_seeds_average_and_give_the_noise():
@@ -122,6 +150,22 @@ def test_bad_noise_and_level():
         locate(lr, loss, loss_noise=-1.0)
     with pytest.raises(InputError, match="level"):
         locate(lr, loss, level=1.0)
+
+
+def test_reader_refuses_seq_len_on_some_rows_only(tmp_path):
+    path = _csv(tmp_path, "lr,batch_size,loss,seq_len\n1e-3,8,2.5,512\n1e-3,16,2.4,\n")
+    with pytest.raises(InputError, match="seq_len is given on some rows only"):
+        load_grids(path, unit="tokens")
+    assert len(load_grids(path)[()].lr) == 2  # in sequences seq_len is not needed
+
+
+def test_reader_statuses_and_tokens(tmp_path):
+    """A failed run with a loss is still missing; d falls back on tokens; -inf is refused."""
+    path = _csv(tmp_path, "lr,batch_size,loss,status,tokens\n1e-3,8,2.5,failed,100\n1e-3,16,2.4,done,200\n")
+    (grid,) = load_grids(path).values()
+    assert grid.missing == 1 and grid.loss.tolist() == [2.4] and grid.d.tolist() == [200.0]
+    with pytest.raises(InputError, match="-inf"):
+        load_grids(_csv(tmp_path, "lr,batch_size,loss\n1e-3,8,-inf\n"))
 
 
 def test_grid_refuses_non_positive_values():

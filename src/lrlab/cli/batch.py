@@ -14,12 +14,16 @@ from lrlab.cli.common import console, flags, plot_path, print_json, say, table_t
 from lrlab.errors import InputError
 from lrlab.files import check_distinct, require_file
 from lrlab.laws.batch import LAWS, Grid, GridFit, fit_grid, load_grids
+from lrlab.laws.batch.grid import MAX_BATCH
 from lrlab.laws.batch.select import b_noise_views, summary
 from lrlab.laws.batch.steps import StepsFit, fit_steps, load_steps
 from lrlab.laws.batch.training import AtStep, AtTarget, over_training
 
 MAX_PREDICT = 1000
-BATCH_FLAGS = {"law": "--law", "alpha": "--alpha", "loss_noise": "--loss-noise", "level": "--level", "unit": "--unit"}
+BATCH_FLAGS = {
+    "law": "--law", "alpha": "--alpha", "loss_noise": "--loss-noise", "level": "--level", "unit": "--unit",
+    "group": "--group", "study": "--study",
+}  # fmt: skip
 
 InputArg = Annotated[Path | None, typer.Argument(help="A CSV of runs: lr,batch_size,loss[,steps,n,d,status,GROUP...].")]
 StoreOpt = Annotated[Path | None, typer.Option(help="Read a study from this run store instead of a CSV.")]
@@ -61,11 +65,11 @@ def surge_cmd(
 ) -> None:
     """Fit the best LR vs batch size (the surge law, the SGD noise-scale law, a power law) to a grid of runs.
 
-    For each batch size the best LR is the vertex of a parabola in log LR through the cells around the best one
-    (diverged runs count as +infinity; a best LR at the grid's edge is a bound, not fitted). The law is chosen by
-    leave-one-batch-size-out error unless --law names one. B_noise is reported three ways where the input allows:
-    the surge law's peak, steps vs examples to a target loss (needs records at several steps) and the gns probe
-    (a study whose runs recorded it). With records at several steps the law is refitted at each.
+    For each batch size the best LR is the minimum of a cubic (or parabola) in log LR through the cells around the
+    best one (diverged runs count as +infinity; a best LR at the grid's edge is a bound, not fitted). The law is
+    chosen by leave-one-batch-size-out error unless --law names one. B_noise is reported three ways where the
+    input allows: the surge law's peak, steps vs examples to a target loss (needs records at several steps) and
+    the gns probe (a study whose runs recorded it). With records at several steps the law is refitted at each.
 
     Examples:
 
@@ -78,26 +82,38 @@ def surge_cmd(
         sizes = _batch_list(predict_batch)
         plot = plot_path(plot)
         grids, gns = _read(input, store, study, group or [], unit, plot)
-        results, trainings = [], []
+        results, failed = [], {}
         with console.status("fitting") as status:
             for key, grid in grids.items():
                 status.update(f"fitting {grid.name or 'the grid'}")
-                final = grid.final()
-                fit = fit_grid(final, law, alpha_value, loss_noise, level)
-                training = _training(grid, law, alpha_value, loss_noise)
+                try:
+                    fit = fit_grid(grid.final(), law, alpha_value, loss_noise, level)
+                    training = _training(grid, law, alpha_value, loss_noise)
+                except InputError as exc:
+                    if len(grids) == 1 or exc.param not in (None, "loss", "batch_size"):
+                        raise
+                    failed[key] = str(exc)  # one group's grid is bad: the others still stand
+                    continue
                 results.append((key, fit, training, gns.get(key)))
-                trainings.append(training or ([], []))
+    if not results:
+        raise InputError(f"no group could be fitted: {next(iter(failed.values()))}")
     if plot is not None:
-        from lrlab.report.batch_plots import plot_surge
+        from lrlab.report.batch_plots import MAX_PANELS, plot_surge
 
+        if len(results) > MAX_PANELS:
+            warn(f"--plot draws the first {MAX_PANELS} of {len(results)} groups")
+        trainings = [r[2] or ([], []) for r in results]
         with_training = any(t[0] or t[1] for t in trainings)
         plot_surge([r[1] for r in results], plot, "best LR vs batch size", trainings if with_training else None)
     objects = [_object(key, group or [], fit, training, b, sizes) for key, fit, training, b in results]
+    objects += [{"group": dict(zip(group or [], key, strict=True)), "error": why} for key, why in failed.items()]
     if json:
         print_json(objects[0] if not group else {"groups": objects})
         return
-    for (_, fit, training, _), obj in zip(results, objects, strict=True):
+    for (_, fit, training, _), obj in zip(results, objects[: len(results)], strict=True):
         _print_grid(fit, obj, training)
+    for key, why in failed.items():
+        warn(f"{', '.join(f'{g}={v}' for g, v in zip(group or [], key, strict=True))} not fitted: {why}")
     if plot is not None:
         say(f"figure -> {plot}")
 
@@ -121,9 +137,9 @@ def _batch_list(text: str | None) -> list[float]:
         raise InputError(f"--predict-batch expects comma-separated batch sizes, got {text[:80]!r}") from None
     if len(values) > MAX_PREDICT:
         raise InputError(f"--predict-batch takes at most {MAX_PREDICT} batch sizes")
-    bad = [v for v in values if not (math.isfinite(v) and v > 0)]
+    bad = [v for v in values if not (math.isfinite(v) and 0 < v <= MAX_BATCH)]
     if bad:
-        raise InputError(f"--predict-batch: batch sizes must be finite and > 0, got {bad[0]:g}")
+        raise InputError(f"--predict-batch: batch sizes must lie in (0, {MAX_BATCH:.0e}], got {bad[0]:g}")
     return values
 
 
@@ -172,7 +188,8 @@ def _object(key, group, fit: GridFit, training, gns, sizes) -> dict:
     if training:
         obj["over_training"] = {
             "by_steps": [
-                {"steps": a.steps, "law": a.fit.law, "params": a.fit.fit.params, "intervals": a.fit.fit.intervals}
+                {"steps": a.steps, "law": a.fit.law, "params": a.fit.fit.params, "intervals": a.fit.fit.intervals,
+                 "surge": _surge(a.fit)}
                 if a.fit else {"steps": a.steps, "error": a.error}
                 for a in training[0]
             ],
@@ -184,6 +201,15 @@ def _object(key, group, fit: GridFit, training, gns, sizes) -> dict:
             ],
         }  # fmt: skip
     return obj
+
+
+def _surge(fit: GridFit) -> dict | None:
+    """The surge law's peak and eps_max: the same law at every step count, whatever ``auto`` chose there."""
+    f = fit.fits.get("surge")
+    if f is None:
+        return None
+    return {"b_noise": f.params["b_noise"], "interval": f.intervals["b_noise"], "eps_max": f.params["eps_max"],
+            "bound": f.b_noise_bound}  # fmt: skip
 
 
 def _g(value) -> str:
@@ -215,9 +241,8 @@ def _print_grid(fit: GridFit, obj: dict, training) -> None:
     how = "chosen by leave-one-batch-size-out |log error|" if fit.requested == "auto" else "as asked"
     say(f"law: {fit.law} ({how}: {scores})")
     say("  " + ", ".join(f"{k} {_g(v)} {_interval(fit.fit.intervals[k])}" for k, v in fit.fit.params.items()))
-    if fit.fit.b_noise_bound:
-        warn(f"{grid.name or 'grid'}: B_noise sits at the {fit.fit.b_noise_bound} end of the scan: the peak lies "
-             "beyond the measured batch sizes; read it as a bound")  # fmt: skip
+    for note in fit.notes:
+        warn(f"{grid.name or 'grid'}: {note}")
     edges = [o for o in fit.optima if o.at_grid_edge]
     if edges:
         warn(f"{grid.name or 'grid'}: best LR at the grid's edge for batch size "
@@ -236,24 +261,29 @@ def _print_grid(fit: GridFit, obj: dict, training) -> None:
     say(f"B_noise: {'; '.join(parts) or '-'}{spread}")
     for p in obj["predicted"]:
         there = _g(p["loss"]) if p["loss"] is not None else "- (outside the measured batch sizes)"
-        say(f"  batch {_g(p['batch_size'])}: best lr {_g(p['best_lr'])} {_interval(p['interval'])}, loss there {there}")
+        far = " (extrapolated)" if p["extrapolated"] else ""
+        say(
+            f"  batch {_g(p['batch_size'])}{far}: best lr {_g(p['best_lr'])} {_interval(p['interval'])}, "
+            f"loss there {there}"
+        )
     if training:
         _print_training(training)
 
 
 def _print_training(training) -> None:
     by_step, by_target = training
-    table = Table(title="over training", show_edge=False, pad_edge=False)
-    for col in ("updates", "law", "b_noise (peak)", "eps_max / c", "interval"):
+    table = Table(title="over training (the surge law at each step count)", show_edge=False, pad_edge=False)
+    for col in ("updates", "best loss", "B_noise (surge peak)", "interval", "eps_max", "auto's law"):
         table.add_column(col, justify="right")
     for a in by_step:
         if a.fit is None:
-            table.add_row(_g(a.steps), "-", "-", "-", table_text(a.error or ""))
+            table.add_row(_g(a.steps), "-", "-", table_text(a.error or ""), "-", "-")
             continue
-        p, i = a.fit.fit.params, a.fit.fit.intervals
-        scale = "eps_max" if "eps_max" in p else "c"
-        table.add_row(_g(a.steps), a.fit.law, _g(p.get("b_noise")), _g(p[scale]),
-                      _interval(i["b_noise"]) if "b_noise" in i else "")  # fmt: skip
+        s = _surge(a.fit)
+        bound = " (bound)" if s["bound"] else ""
+        best = min(o.loss for o in a.fit.optima)
+        table.add_row(_g(a.steps), _g(best), _g(s["b_noise"]) + bound, _interval(s["interval"]), _g(s["eps_max"]),
+                      a.fit.law)  # fmt: skip
     console.print(table)
     table = Table(title="B_noise from steps vs examples", show_edge=False, pad_edge=False)
     for col in ("target loss", "batch sizes", "b_noise", "interval", "s_min"):
@@ -291,6 +321,8 @@ def bnoise_cmd(
     plot = plot_path(plot)
     if (steps_csv is None) == (not example):
         raise InputError("give a CSV of batch_size,steps or --example (one of them)")
+    if example and group:
+        raise InputError("--example is grouped by model; --group is for a CSV")
     if example:
         from lrlab.datasets import root
 
@@ -388,8 +420,8 @@ def scale_cmd(
         step, deep = pub.get("Step Law", {}), pub.get("DeepSeek LLM", {})
         edge = f" ({g['batch_at_edge']} edge)" if g["batch_at_edge"] else ""
         best = (_g(g["best_batch"]) if g["best_batch"] else "-") + edge
-        laws = (step.get("eta_opt"), step.get("B_opt"), deep.get("eta_opt"), deep.get("B_opt"))
-        table.add_row(table_text(g["group"]), _g(g["best_lr"]), best, *map(_g, laws))
+        theirs = (step.get("eta_opt"), step.get("B_opt"), deep.get("eta_opt"), deep.get("B_opt"))
+        table.add_row(table_text(g["group"]), _g(g["best_lr"]), best, *map(_g, theirs))
     console.print(table)
     for name, f in laws.items():
         if f is None:

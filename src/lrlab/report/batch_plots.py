@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from lrlab.laws.batch import GridFit
 from lrlab.laws.batch.steps import StepsFit
@@ -20,20 +21,35 @@ from lrlab.laws.batch.training import AtStep, AtTarget
 from lrlab.report.figures import save_figure
 
 CURVE_POINTS = 200
+MAX_PANELS = 12  # groups drawn in one figure; more would make an image no one can read
+COLUMNS = 3
+
+
+def plain(text: object) -> str:
+    """User text (a group name) for a figure: ``$`` escaped, so matplotlib never reads it as math."""
+    return str(text).replace("$", r"\$")
 
 
 def plot_surge(
     fits: list[GridFit], path: str | Path, title: str, training: list[tuple[list[AtStep], list[AtTarget]]] | None = None
 ) -> Path:
-    """One column per grid (group): the loss heatmap with optima and laws; below it, when ``training`` is given,
-    eps_max and B_noise against the step count of the refit."""
-    rows = 2 if training else 1
-    fig = Figure(figsize=(6.2 * len(fits), 5.2 * rows), layout="constrained")
-    axes = np.atleast_2d(fig.subplots(rows, len(fits), squeeze=False))
-    for col, g in enumerate(fits):
-        _heatmap(fig, axes[0, col], g)
-        if training:
-            _training(axes[1, col], *training[col])
+    """The first :data:`MAX_PANELS` grids (groups), :data:`COLUMNS` a row: the loss heatmap with optima and laws;
+    below each, when ``training`` has records for it, B_noise and eps_max against the loss reached."""
+    fits = fits[:MAX_PANELS]
+    cols = min(len(fits), COLUMNS)
+    per_group = 2 if training else 1
+    rows = per_group * -(-len(fits) // cols)
+    fig = Figure(figsize=(6.2 * cols, 5.2 * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for ax in axes.flat:
+        ax.set_visible(False)
+    for i, g in enumerate(fits):
+        row, col = per_group * (i // cols), i % cols
+        axes[row, col].set_visible(True)
+        _heatmap(fig, axes[row, col], g)
+        if training and (training[i][0] or training[i][1]):
+            axes[row + 1, col].set_visible(True)
+            _training(axes[row + 1, col], *training[i])
     fig.suptitle(title)
     return save_figure(fig, path)
 
@@ -45,7 +61,8 @@ def _heatmap(fig: Figure, ax, g: GridFit) -> None:
     norm = Normalize(lo, max(hi, lo + 1e-9))
     art = ax.scatter(grid.lr[finite], grid.batch_size[finite], c=grid.loss[finite], cmap="viridis_r", norm=norm,
                      marker="s", s=260, edgecolors="none")  # fmt: skip
-    ax.scatter(grid.lr[~finite], grid.batch_size[~finite], marker="x", color="0.4", s=40, label="diverged")
+    if not finite.all():
+        ax.scatter(grid.lr[~finite], grid.batch_size[~finite], marker="x", color="0.4", s=40, label="diverged")
     fig.colorbar(art, ax=ax, label="final loss (clipped at the 90th percentile)")
     b = np.geomspace(grid.batch_sizes.min() / 1.5, grid.batch_sizes.max() * 1.5, CURVE_POINTS)
     for i, (name, fit) in enumerate(g.fits.items()):
@@ -65,27 +82,36 @@ def _heatmap(fig: Figure, ax, g: GridFit) -> None:
     ax.set_yscale("log", base=2)
     ax.set_xlabel("peak learning rate")
     ax.set_ylabel("batch size")
-    ax.set_title(g.name or "grid", fontsize=10)
+    ax.set_title(plain(g.name or "grid"), fontsize=10)
+    ax.xaxis.set_minor_formatter(NullFormatter())  # decade labels only: minor labels overlap on narrow ranges
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=1, frameon=False)
 
 
 def _training(ax, by_step: list[AtStep], by_target: list[AtTarget]) -> None:
-    """B_noise (from the law's peak at each step count, and from steps vs examples at each target loss) and
-    eps_max, against the loss reached: the best run's loss at that step count, or the target."""
-    peaks = [a.fit for a in by_step if a.fit and "b_noise" in a.fit.fit.params]
-    if peaks:
-        reached = [min(o.loss for o in g.optima) for g in peaks]
-        ax.plot(reached, [g.fit.params["b_noise"] for g in peaks], "o-", color="C1", label="B_noise: law's peak")
+    """B_noise (the surge law's peak at each step count; steps vs examples at each target loss) and the surge
+    law's eps_max, against the loss reached: the best run's loss at that step count, or the target. Hollow
+    markers: a peak beyond the measured batch sizes (a bound)."""
+    surge = [(a, a.fit.fits["surge"]) for a in by_step if a.fit is not None and "surge" in a.fit.fits]
+    if surge:
+        reached = np.array([min(o.loss for o in a.fit.optima) for a, _ in surge])
+        peak = np.array([f.params["b_noise"] for _, f in surge])
+        bound = np.array([f.b_noise_bound is not None for _, f in surge])
+        ax.plot(reached, peak, "-", color="C1", lw=1)
+        ax.plot(reached[~bound], peak[~bound], "o", color="C1", label="B_noise: surge peak")
+        if bound.any():
+            ax.plot(reached[bound], peak[bound], "o", mfc="none", color="C1", label="surge peak beyond the grid")
         twin = ax.twinx()
-        twin.plot(reached, [g.fit.params["eps_max"] for g in peaks], "s--", color="C2", label="eps_max")
+        twin.plot(reached, [f.params["eps_max"] for _, f in surge], "s--", color="C2", label="eps_max (surge)")
         twin.set_ylabel("eps_max (best LR at the peak)")
         twin.set_yscale("log")
         twin.legend(fontsize=7, loc="lower right")
-    steps = [a for a in by_target if a.fit is not None]
+    steps = [a for a in by_target if a.fit is not None and np.isfinite(a.fit.b_noise) and a.fit.b_noise > 0]
     if steps:
-        ax.errorbar([a.target for a in steps], [a.fit.b_noise for a in steps],
-                    yerr=np.array([[a.fit.b_noise - a.fit.intervals["b_noise"][0],
-                                    a.fit.intervals["b_noise"][1] - a.fit.b_noise] for a in steps]).T,
+        value = np.array([a.fit.b_noise for a in steps])
+        lo = np.array([a.fit.intervals["b_noise"][0] for a in steps])
+        hi = np.array([a.fit.intervals["b_noise"][1] for a in steps])
+        hi = np.where(np.isfinite(hi), hi, 10 * value)  # an unbounded end drawn as a long bar
+        ax.errorbar([a.target for a in steps], value, yerr=[value - np.maximum(lo, value / 10), hi - value],
                     fmt="^-", color="C3", capsize=3, label="B_noise: steps vs examples")  # fmt: skip
     ax.invert_xaxis()  # training runs left to right: the loss falls
     ax.set_xlabel("loss reached (best run) / target loss")
@@ -104,7 +130,7 @@ def plot_steps(fits: dict[str, StepsFit], path: str | Path, title: str) -> Path:
         ax.plot(f.steps * f.batch_size, f.steps, "o", color=color, ms=5)
         b = np.geomspace(f.batch_size.min() / 2, f.batch_size.max() * 2, CURVE_POINTS)
         ax.plot(f.examples_at(b), f.steps_at(b), "-", color=color, lw=1.2,
-                label=f"{name or 'all'}: B_noise {f.b_noise:.3g} [{f.intervals['b_noise'][0]:.3g}, "
+                label=f"{plain(name or 'all')}: B_noise {f.b_noise:.3g} [{f.intervals['b_noise'][0]:.3g}, "
                       f"{f.intervals['b_noise'][1]:.3g}]")  # fmt: skip
         ax.axhline(f.s_min, color=color, lw=0.5, ls=":")
     ax.set_xscale("log")

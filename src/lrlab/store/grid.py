@@ -30,6 +30,9 @@ def study_grids(
     per group, None where no run recorded it."""
     if unit not in UNITS:
         raise InputError(f"must be one of {', '.join(UNITS)}, got {clip(unit, 40)!r}", "unit")
+    for g in group:
+        if g in ("lr", "batch_size", "loss"):
+            raise InputError(f"'{g}' is a grid column, not a group", "group")
     cells: dict[tuple, list[tuple]] = {}
     missing: dict[tuple, int] = {}
     gns: dict[tuple, list[float]] = {}

@@ -2,10 +2,12 @@
 power laws eta_opt(N, D) and B_opt(D) fitted over the groups (:mod:`lrlab.laws.batch.scale`).
 
 Within a group (one grid), the best batch size B_opt is located like a best LR (:func:`locate` in log B) from
-the loss at each batch size's best LR (the per-batch minima of :func:`fit_grid`): the batch size a fixed token
-budget is best spent at. eta_opt is the group's batch-size law at B_opt when B_opt is a value, else the best LR
-at the batch size with the lowest loss. A group's N and D are the grid's ``n`` and ``d`` columns, one value
-each (D may vary by up to :data:`D_TOLERANCE` across a group: token budgets rounded to whole steps).
+the loss at each batch size's best LR (the per-batch minima of :func:`fit_grid`, only where that best LR is a
+value: at a grid-edge bound the loss is only an upper bound): the batch size a fixed token budget is best spent
+at. eta_opt is the group's batch-size law at B_opt when B_opt is a value, else the best LR at the batch size with
+the lowest loss; an eta_opt that is a grid-edge bound is reported but not fitted. A group's N and D are the
+grid's ``n`` and ``d`` columns, one value each (D may vary by up to :data:`D_TOLERANCE` across a group: token
+budgets rounded to whole steps).
 
 Protocols differ: Step Law (arXiv:2503.04715) reads eta_opt and B_opt from the lowest final loss over the
 (LR, B) plane at fixed N and D, as here; DeepSeek LLM (arXiv:2401.02954) fits both in compute C.
@@ -37,6 +39,7 @@ class GroupOptimum:
     best_lr: float
     batch: Optimum | None
     fit: GridFit | None
+    lr_is_bound: bool = False
 
     @property
     def best_batch(self) -> float | None:
@@ -61,16 +64,14 @@ def group_optimum(grid: Grid, law: str = "auto", loss_noise: float | None = None
     n, d = _one(final.n, "n", grid), _one(final.d, "d", grid)
     if len(final.batch_sizes) == 1:
         (opt,), _ = locate_all(final, loss_noise)
-        return GroupOptimum(grid.name, n, d, opt.best_lr, None, None)
+        return GroupOptimum(grid.name, n, d, opt.best_lr, None, None, not opt.is_value)
     g = fit_grid(final, law, loss_noise=loss_noise, n_boot=100)
-    minima = [(o.batch_size, o.loss) for o in g.optima]
-    batch = locate([b for b, _ in minima], [loss for _, loss in minima], loss_noise=loss_noise)
-    if batch.is_value:
-        best_lr = float(g.fit.best_lr(batch.best_lr))
-    else:
-        lowest = min(g.optima, key=lambda o: o.loss)
-        best_lr = lowest.best_lr
-    return GroupOptimum(grid.name, n, d, best_lr, batch, g)
+    values = [o for o in g.optima if o.is_value]
+    batch = locate([o.batch_size for o in values], [o.loss for o in values], loss_noise=loss_noise) if values else None
+    if batch is not None and batch.is_value:
+        return GroupOptimum(grid.name, n, d, float(g.fit.best_lr(batch.best_lr)), batch, g)
+    lowest = min(g.optima, key=lambda o: o.loss)
+    return GroupOptimum(grid.name, n, d, lowest.best_lr, batch, g, not lowest.is_value)
 
 
 def fit_across(grids: list[Grid], law: str = "auto", loss_noise: float | None = None) -> AcrossScale:
@@ -78,9 +79,19 @@ def fit_across(grids: list[Grid], law: str = "auto", loss_noise: float | None = 
     value across the groups are left out, with a note)."""
     if len(grids) < 2:
         raise InputError(f"needs 2 or more groups (model sizes or budgets), got {len(grids)}", "group")
-    groups = [group_optimum(g, law, loss_noise) for g in grids]
     notes: list[str] = []
-    lr_law = _law("eta_opt", [(g, g.best_lr) for g in groups], ("n", "d"), notes)
+    groups = []
+    for grid in grids:
+        try:
+            groups.append(group_optimum(grid, law, loss_noise))
+        except InputError as exc:  # one group's bad grid leaves the others' laws standing
+            notes.append(f"group {grid.name} left out: {exc.message}")
+    if len(groups) < 2:
+        raise InputError(f"needs 2 or more groups that can be fitted, got {len(groups)}: {'; '.join(notes)}", "group")
+    bound_lr = [g.name for g in groups if g.lr_is_bound]
+    if bound_lr:
+        notes.append(f"eta_opt at the edge of the LR grid (a bound, not fitted): {', '.join(bound_lr)}")
+    lr_law = _law("eta_opt", [(g, g.best_lr) for g in groups if not g.lr_is_bound], ("n", "d"), notes)
     with_batch = [(g, g.best_batch) for g in groups if g.best_batch is not None]
     bounds = [g.name for g in groups if g.batch is not None and not g.batch.is_value]
     if bounds:
@@ -99,7 +110,15 @@ def _law(target: str, points: list[tuple[GroupOptimum, float]], features: tuple[
     if not used or len(points) < len(used) + 2:
         notes.append(f"{target}: not fitted ({len(points)} groups for {len(used)} varying features)")
         return None
-    return fit_power(target, [y for _, y in points], used, groups=[g.name for g, _ in points])
+    y, names = [y for _, y in points], [g.name for g, _ in points]
+    try:
+        return fit_power(target, y, used, groups=names)
+    except InputError as exc:
+        if len(used) < 2 or "dependent" not in exc.message:
+            raise
+    first = next(iter(used))  # e.g. D = 20 N: the features say one thing; fit the first alone
+    notes.append(f"{target}: {', '.join(used)} are proportional across the groups; fitted in {first} alone")
+    return fit_power(target, y, {first: used[first]}, groups=names)
 
 
 def _one(values: np.ndarray, column: str, grid: Grid) -> float:

@@ -37,7 +37,11 @@ MIN_LOG_SD = 0.02  # 2 % in LR: no optimum is trusted more (synthetic grids: 0.0
 B_NOISE_SPAN = 100.0
 SCAN_POINTS = 401
 N_BOOT = 400
+TAIL_REPLICATES = 10  # replicates beyond each end of an interval, at least: level 0.99 draws 2000
+CHUNK = 500  # replicates solved at once: (CHUNK, SCAN_POINTS, batch sizes) floats
+MAX_LEVEL = 0.99
 MAX_ALPHA = 8.0
+MIN_ALPHA = 0.05
 
 
 @dataclass(frozen=True)
@@ -97,8 +101,9 @@ class BatchFit:
     dof: int
     b_noise_bound: str | None  # "low" / "high": B_noise pinned at the end of the scan
     level: float
-    replicates: np.ndarray = field(repr=False)  # (R, 2): (u, beta...) per bootstrap replicate, for predictions
+    replicates: np.ndarray = field(repr=False)  # (R, 1 + k): (u, beta...) per bootstrap replicate, for predictions
     theta: np.ndarray = field(repr=False)
+    notes: tuple[str, ...] = ()  # what a reader must know: a B_noise beyond the grid, alpha at its limit
 
     @property
     def law(self) -> str:
@@ -131,32 +136,42 @@ def _predict(form: Form, theta: np.ndarray, t: np.ndarray) -> np.ndarray:
 def fit_form(form: Form, optima: list[Optimum], level: float = 0.95, n_boot: int = N_BOOT, seed: int = 0) -> BatchFit:
     """Fit ``form`` to the optima that are values (not grid-edge bounds); see the module docstring."""
     level = check_level(level)
+    if level > MAX_LEVEL:
+        raise InputError(f"must be at most {MAX_LEVEL}: the bootstrap's tails would be too thin, got {level}", "level")
     if not 0 <= n_boot <= 100_000:
         raise InputError(f"must lie in [0, 100000], got {n_boot}", "n_boot")
     points = [o for o in optima if o.is_value]
     sizes = sorted({o.batch_size for o in points})
     if len(sizes) < 2:
-        edges = [f"{o.batch_size:g} ({o.at_grid_edge})" for o in optima if o.at_grid_edge]
+        edges = [f"{o.batch_size:g} ({'every LR diverged' if math.isinf(o.loss) else o.at_grid_edge})"
+                 for o in optima if o.at_grid_edge]  # fmt: skip
         why = f"; at the grid's edge: {', '.join(edges)} (widen the LR range there)" if edges else ""
         raise InputError(f"needs best LRs at 2 or more batch sizes, got {len(sizes)}{why}", "batch_size")
     t = np.log([o.batch_size for o in points])
     y = np.log([o.best_lr for o in points])
     w = 1 / np.maximum([o.log_sd for o in points], MIN_LOG_SD) ** 2
     scan = _scan(form, t)
-    theta, chi2 = _solve(form, t, y[None, :], w, scan)
-    theta = _refine(form, t, y, w, scan, theta[0])
-    chi2 = float(np.sum(w * (y - _predict(form, theta[None, :], t)[0]) ** 2))
+    theta = _refine(form, t, y, w, scan, _solve(form, t, y[None, :], w, scan)[0][0])
+    fitted = _predict(form, theta[None, :], t)[0]
+    chi2 = float(np.sum(w * (y - fitted) ** 2))
     dof = len(points) - form.n_params
     scale = math.sqrt(max(1.0, chi2 / dof)) if dof > 0 else 1.0
-    rng = np.random.default_rng(seed)
-    fitted = _predict(form, theta[None, :], t)[0]
-    draws = fitted + rng.standard_normal((n_boot, len(points))) * scale / np.sqrt(w)
-    replicates = _solve(form, t, draws, w, scan)[0] if n_boot else theta[None, :]
+    n_boot = max(n_boot, math.ceil(2 * TAIL_REPLICATES / (1 - level))) if n_boot else 0
+    draws = fitted + np.random.default_rng(seed).standard_normal((n_boot, len(points))) * scale / np.sqrt(w)
+    chunks = [_solve(form, t, draws[i : i + CHUNK], w, scan)[0] for i in range(0, n_boot, CHUNK)]
+    replicates = np.concatenate(chunks) if chunks else theta[None, :]
+    notes = []
     bound = None
     if form.has_peak_scale:
         bound = "low" if theta[0] <= scan[0] + 1e-9 else "high" if theta[0] >= scan[-1] - 1e-9 else None
-    params, intervals = _named(form, theta, replicates, level)
-    return BatchFit(form, params, intervals, list(optima), chi2, dof, bound, level, replicates, theta)
+        if bound:
+            notes.append(f"B_noise sits at the {bound} end of the scan: the peak lies beyond the measured batch "
+                         "sizes; read it as a bound")  # fmt: skip
+    if form.name == "sgd" and form.alpha is None and not MIN_ALPHA * (1 + 1e-6) < theta[2] < MAX_ALPHA * (1 - 1e-6):
+        limit = MAX_ALPHA if theta[2] > 1 else MIN_ALPHA
+        notes.append(f"alpha reached its limit {limit:g}: the data want a bend the sgd form does not have")
+    params, intervals = _named(form, theta, replicates, level, scan)
+    return BatchFit(form, params, intervals, list(optima), chi2, dof, bound, level, replicates, theta, tuple(notes))
 
 
 def _scan(form: Form, t: np.ndarray) -> np.ndarray:
@@ -166,39 +181,79 @@ def _scan(form: Form, t: np.ndarray) -> np.ndarray:
     return np.linspace(t.min() - span, t.max() + span, SCAN_POINTS)
 
 
+def _linear(form: Form, t: np.ndarray, y: np.ndarray, w: np.ndarray, offset: np.ndarray, cols: np.ndarray):
+    """Closed-form linear parameters for rows of y (R, n) at each u of the basis ((U, n), (U, n, k)); returns
+    beta (R, U, k) and the weighted residual sum of squares (R, U)."""
+    return _wls(form, y[:, None, :], w, offset[None], cols[None])
+
+
+def _linear_rows(form: Form, y: np.ndarray, w: np.ndarray, offset: np.ndarray, cols: np.ndarray):
+    """As :func:`_linear` with one basis a row of y: offset (R, n), cols (R, n, k); returns (R, k) and (R,)."""
+    beta, wrss = _wls(form, y[:, None, :], w, offset[:, None, :], cols[:, None])
+    return beta[:, 0], wrss[:, 0]
+
+
+def _wls(form: Form, y: np.ndarray, w: np.ndarray, offset: np.ndarray, cols: np.ndarray):
+    """Weighted least squares y ~ offset + cols @ beta over broadcast leading axes (y, offset: (.., n); cols:
+    (.., n, k)). A fitted sgd alpha outside [MIN_ALPHA, MAX_ALPHA] is held at the nearer limit and the scale
+    refitted: the constrained optimum of a quadratic in (a, alpha)."""
+    weighted = cols * w[:, None]
+    gram = np.swapaxes(weighted, -1, -2) @ cols
+    target = y - offset
+    beta = np.linalg.solve(gram, np.swapaxes(weighted, -1, -2) @ target[..., None])[..., 0]
+    beta = np.broadcast_to(beta, (*np.broadcast_shapes(target.shape[:-1], beta.shape[:-1]), beta.shape[-1])).copy()
+    if form.name == "sgd" and form.alpha is None:
+        alpha = np.clip(beta[..., 1], MIN_ALPHA, MAX_ALPHA)
+        beta[..., 0] = ((target - alpha[..., None] * cols[..., 1]) @ w) / w.sum()
+        beta[..., 1] = alpha
+    resid = target - (cols @ beta[..., None])[..., 0]
+    return beta, (resid * resid) @ w
+
+
 def _solve(form: Form, t: np.ndarray, y: np.ndarray, w: np.ndarray, scan: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The best (u, beta) on the scan for every row of y (R, n), with the linear parameters in closed form;
-    returns theta (R, 1 + k) and the weighted residual sum of squares (R,)."""
-    offset, cols = form.basis(t, scan)  # (U, n), (U, n, k)
-    gram = np.einsum("unk,n,unl->ukl", cols, w, cols)
-    rhs = np.einsum("unk,n,run->ruk", cols, w, y[:, None, :] - offset[None])
-    beta = np.linalg.solve(gram[None], rhs[..., None])[..., 0]  # (R, U, k)
-    resid = y[:, None, :] - offset[None] - np.einsum("unk,ruk->run", cols, beta)
-    wrss = np.einsum("run,n->ru", resid**2, w)
-    if form.name == "sgd" and form.alpha is None:  # alpha <= 0 or huge is no noise-scale law
-        wrss = np.where((beta[..., 1] > 0) & (beta[..., 1] <= MAX_ALPHA), wrss, np.inf)
-    best = np.argmin(wrss, axis=1)
+    """The best (u, beta) for every row of y (R, n): the best point of the scan, moved to the vertex of a
+    parabola through it and its neighbours' residuals (the scan's step is ~3 % in B_noise), with the linear
+    parameters in closed form there; returns theta (R, 1 + k) and the weighted residual sum of squares (R,)."""
+    beta, wrss = _linear(form, t, y, w, *form.basis(t, scan))
     rows = np.arange(len(y))
-    return np.column_stack([scan[best], beta[rows, best]]), wrss[rows, best]
+    best = np.argmin(wrss, axis=1)
+    u = scan[best]
+    if len(scan) > 2:
+        inner = np.clip(best, 1, len(scan) - 2)
+        left, mid, right = (wrss[rows, inner + d] for d in (-1, 0, 1))
+        curve = left - 2 * mid + right
+        with np.errstate(invalid="ignore", divide="ignore"):
+            shift = np.where((best == inner) & (curve > 0) & np.isfinite(curve), 0.5 * (left - right) / curve, 0.0)
+        u = u + np.clip(shift, -1, 1) * (scan[1] - scan[0])
+    offset, cols = form.basis(t, u)  # one basis a row
+    beta_u, wrss_u = _linear_rows(form, y, w, offset, cols)
+    better = wrss_u <= wrss[rows, best]
+    theta = np.where(better[:, None], np.column_stack([u, beta_u]), np.column_stack([scan[best], beta[rows, best]]))
+    return theta, np.where(better, wrss_u, wrss[rows, best])
 
 
 def _refine(form: Form, t: np.ndarray, y: np.ndarray, w: np.ndarray, scan: np.ndarray, theta: np.ndarray) -> np.ndarray:
-    """Polish u between the scan's neighbours of the best point (the scan's step is ~3 % in B_noise)."""
+    """Polish the point estimate's u to 1e-6 between the scan's neighbours of the best point."""
     if len(scan) == 1:
         return theta
     step = scan[1] - scan[0]
     lo, hi = max(theta[0] - step, scan[0]), min(theta[0] + step, scan[-1])
-    res = minimize_scalar(lambda u: _solve(form, t, y[None, :], w, np.array([u]))[1][0], bounds=(lo, hi),
-                          method="bounded", options={"xatol": 1e-6})  # fmt: skip
-    best = _solve(form, t, y[None, :], w, np.array([res.x]))[0][0]
-    return best if np.isfinite(res.fun) and res.fun <= _solve(form, t, y[None, :], w, theta[:1])[1][0] else theta
+
+    def wrss(u: float) -> float:
+        return float(_linear(form, t, y[None, :], w, *form.basis(t, np.array([u])))[1][0, 0])
+
+    res = minimize_scalar(wrss, bounds=(lo, hi), method="bounded", options={"xatol": 1e-6})
+    if not (np.isfinite(res.fun) and res.fun <= wrss(theta[0])):
+        return theta
+    beta = _linear(form, t, y[None, :], w, *form.basis(t, np.array([res.x])))[0][0, 0]
+    return np.concatenate([[res.x], beta])
 
 
-def _named(form: Form, theta: np.ndarray, reps: np.ndarray, level: float) -> tuple[dict, dict]:
+def _named(form: Form, theta: np.ndarray, reps: np.ndarray, level: float, scan: np.ndarray) -> tuple[dict, dict]:
     tail = 50 * (1 - level)
 
     def interval(values: np.ndarray) -> tuple[float, float]:
-        lo, hi = np.percentile(values, [tail, 100 - tail])
+        lo, hi = np.percentile(values, [tail, 100 - tail], method="inverted_cdf")  # no inf - inf interpolation
         return float(lo), float(hi)
 
     names: dict[str, tuple[float, np.ndarray]] = {}
@@ -207,7 +262,11 @@ def _named(form: Form, theta: np.ndarray, reps: np.ndarray, level: float) -> tup
         names["k"] = (float(theta[2]), reps[:, 2])
     else:
         names["eps_max"] = (math.exp(theta[1]), np.exp(reps[:, 1]))
-        names["b_noise"] = (math.exp(theta[0]), np.exp(reps[:, 0]))
+        # a replicate at the end of the scan says "beyond the batch sizes": 0 or inf, not 100 x the largest
+        b_noise = np.where(
+            reps[:, 0] >= scan[-1] - 1e-9, np.inf, np.where(reps[:, 0] <= scan[0] + 1e-9, 0, np.exp(reps[:, 0]))
+        )
+        names["b_noise"] = (math.exp(theta[0]), b_noise)
         if form.name == "sgd":
             fitted = form.alpha is None
             names["alpha"] = (float(theta[2]) if fitted else form.alpha, reps[:, 2] if fitted else None)

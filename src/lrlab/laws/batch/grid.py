@@ -133,7 +133,10 @@ def check_level(level) -> float:
 def load_grids(path: str | Path, group: list[str] | tuple[str, ...] = (), unit: str = "sequences") -> dict[tuple, Grid]:
     """Read an LR x batch-size CSV into one :class:`Grid` per value of the ``group`` columns (``()`` keys the whole
     file when there are none). ``unit`` is the batch unit, ``sequences`` or ``tokens``; with ``tokens`` and a
-    ``seq_len`` column a batch size in sequences is converted (batch_size x seq_len)."""
+    ``seq_len`` column a batch size in sequences is converted (batch_size x seq_len); without one the batch sizes
+    are taken as tokens already, and a file with ``seq_len`` on some rows only is refused. ``d`` (training tokens)
+    falls back on ``tokens`` where a row has no ``d``. A status other than done/diverged (failed, running) makes
+    the row a missing cell whatever its loss."""
     if unit not in UNITS:
         raise InputError(f"must be one of {', '.join(UNITS)}, got {clip(unit, 40)!r}", "unit")
     group = tuple(g.strip().lower() for g in group)
@@ -142,6 +145,7 @@ def load_grids(path: str | Path, group: list[str] | tuple[str, ...] = (), unit: 
             raise InputError(f"'{g}' is a grid column, not a group", "group")
     rows: dict[tuple, list[tuple]] = {}
     missing: dict[tuple, int] = {}
+    with_seq_len: set[bool] = set()
     path = Path(path)
     for where, row in csv_columns(path, (*REQUIRED, *group), OPTIONAL):
         key = tuple(row[g].strip() for g in group)
@@ -160,17 +164,27 @@ def load_grids(path: str | Path, group: list[str] | tuple[str, ...] = (), unit: 
             raise InputError(
                 f"{where}: batch_size must lie in (0, {MAX_BATCH:.0e}], got {row['batch_size'].strip()[:40]!r}"
             )
-        if unit == "tokens" and row.get("seq_len", "").strip():
-            batch *= _positive(row["seq_len"], "seq_len", where)
+        if unit == "tokens":
+            with_seq_len.add(bool(row.get("seq_len", "").strip()))
+            if len(with_seq_len) > 1:
+                raise InputError(
+                    f"{where}: seq_len is given on some rows only: for batch sizes in tokens give it on all or none"
+                )
+            if row.get("seq_len", "").strip():
+                batch *= _positive(row["seq_len"], "seq_len", where)
+        if status not in ("", "done", DIVERGED):  # failed, running, pending: no result, whatever the loss says
+            missing[key] = missing.get(key, 0) + 1
+            continue
         if not loss_text and status != DIVERGED:
-            if status:
-                missing[key] = missing.get(key, 0) + 1
-                continue
             raise InputError(f"{where}: empty loss; write nan for a diverged run or give it a status column")
         loss = math.inf if status == DIVERGED or not loss_text else _number(loss_text, "loss", where)
+        if loss == -math.inf:
+            raise InputError(f"{where}: loss is -inf")
         if not math.isfinite(loss):
             loss = math.inf
         extra = [_optional(row.get(c, ""), c, where) for c in ("steps", "n", "d")]
+        if math.isnan(extra[2]):
+            extra[2] = _optional(row.get("tokens", ""), "tokens", where)
         if math.isfinite(extra[0]) and extra[0] < 0:
             raise InputError(f"{where}: steps must be >= 0, got {row['steps'].strip()[:40]!r}")
         rows[key].append((lr, batch, loss, *extra))

@@ -39,13 +39,15 @@ Z95 = 1.959963984540054
 # five LRs a factor 2 apart put the optimum 15-27 % low, through three 4-6 % low, the cubic < 0.5 % off, at an
 # rms error no larger than the three-point parabola's (docs/batch.md).
 WINDOWS = ((2, 3), (1, 2))
+SAME_LR = 0.01  # LRs whose logs differ by less (1 %) are one LR: seeds logged at different precision
 
 
 @dataclass(frozen=True)
 class Optimum:
     """The best LR at one batch size. ``interval`` is the (level) interval of the best LR; ``log_sd`` the
     standard deviation of log(best LR), NaN when the value is a bound. ``at_grid_edge`` is ``"low"`` or
-    ``"high"`` when the best cell is the lowest or highest LR tried, else None. ``loss`` is the fitted curve's
+    ``"high"`` when the best cell is the lowest or highest LR tried (``"low"`` too when every LR diverged),
+    ``"single"`` when the batch size has one LR, else None. ``loss`` is the fitted curve's
     minimum (the best cell's loss for a bound or a bracketed cell)."""
 
     batch_size: float
@@ -117,20 +119,24 @@ def _z(level: float) -> float:
 
 
 def _cell(lr: np.ndarray, loss: np.ndarray) -> dict:
-    """The distinct LRs (log), their mean losses (inf if any seed diverged) and the best one's index."""
+    """The distinct LRs (log; LRs within :data:`SAME_LR` of each other are one, e.g. one LR logged to 3 and to 5
+    digits), their mean losses (inf if any seed diverged) and the best one's index (None: all diverged)."""
     x = np.log(lr)
-    ux = np.unique(x)
-    means = np.array([np.mean(loss[x == v]) for v in ux])
-    if not np.any(np.isfinite(means)):
-        raise InputError(f"every cell diverged ({len(lr)} cells)", "loss")
-    j = int(np.argmin(means))
+    order = np.argsort(x)
+    starts = np.flatnonzero(np.diff(x[order], prepend=-np.inf) > SAME_LR)
+    label = np.empty(len(x), dtype=int)
+    label[order] = np.cumsum(np.isin(np.arange(len(x)), starts)) - 1
+    ux = np.array([x[label == i].mean() for i in range(len(starts))])
+    x = ux[label]  # every cell at its LR's centre: the polynomial sees one LR, not two a hair apart
+    means = np.array([np.mean(loss[label == i]) for i in range(len(starts))])
+    j = int(np.argmin(means)) if np.any(np.isfinite(means)) else None
     return {"ux": ux, "means": means, "j": j, "x": x, "n": len(lr), "diverged": int(np.sum(np.isinf(loss)))}
 
 
 def _local(lr: np.ndarray, loss: np.ndarray) -> tuple[_Local | None, dict]:
     cell = _cell(lr, loss)
     ux, means, j = cell["ux"], cell["means"], cell["j"]
-    if j == 0 or j == len(ux) - 1 or not (np.isfinite(means[j - 1]) and np.isfinite(means[j + 1])):
+    if j is None or j == 0 or j == len(ux) - 1 or not (np.isfinite(means[j - 1]) and np.isfinite(means[j + 1])):
         return None, cell
     for half, degree in WINDOWS:
         lo, hi = j - half, j + half
@@ -183,19 +189,26 @@ def _stationary(slope: np.ndarray) -> np.ndarray:
 def _optimum(batch: float, loc: _Local | None, cell: dict, sigma: float, z: float) -> Optimum:
     ux, means, j = cell["ux"], cell["means"], cell["j"]
     counts = {"n_cells": cell["n"], "n_diverged": cell["diverged"]}
+    if j is None:  # even the lowest LR diverged: the best LR lies below the grid
+        return Optimum(batch, math.exp(ux[0]), (0.0, math.exp(ux[0])), math.nan, "low", math.inf, "cell", **counts)
     if loc is None:
-        edge = "low" if j == 0 else "high" if j == len(ux) - 1 else None
-        lo = -math.inf if j == 0 else (ux[j - 1] + ux[j]) / 2
-        hi = math.inf if j == len(ux) - 1 else (ux[j + 1] + ux[j]) / 2
-        bound = edge is not None
-        sd = math.nan if bound else (ux[j + 1] - ux[j - 1]) / (2 * z)
-        interval = (math.exp(lo), math.exp(hi)) if bound else (math.exp(ux[j - 1]), math.exp(ux[j + 1]))
-        return Optimum(batch, math.exp(ux[j]), interval, sd, edge, float(means[j]), "cell", **counts)
+        edge = "single" if len(ux) == 1 else "low" if j == 0 else "high" if j == len(ux) - 1 else None
+        if edge is not None:
+            lo = -math.inf if j == 0 else (ux[j - 1] + ux[j]) / 2
+            hi = math.inf if j == len(ux) - 1 else (ux[j + 1] + ux[j]) / 2
+            return Optimum(batch, math.exp(ux[j]), (math.exp(lo), math.exp(hi)), math.nan, edge, float(means[j]),
+                           "cell", **counts)  # fmt: skip
+        # bracketed by a diverged neighbour: the 95 % half-width is half the bracket, whatever the level asked
+        sd = (ux[j + 1] - ux[j - 1]) / (2 * Z95)
+        return Optimum(batch, math.exp(ux[j]), (math.exp(ux[j - 1]), math.exp(ux[j + 1])), sd, None, float(means[j]),
+                       "cell", **counts)  # fmt: skip
+    width = loc.window[1] - loc.window[0]
     if math.isfinite(sigma):
-        sd = sigma * math.sqrt(max(float(loc.grad @ loc.xtx_inv @ loc.grad), 0.0))
+        # huge noise: the optimum is anywhere in the window, no wider (sd of a uniform over it)
+        sd = min(sigma * math.sqrt(max(float(loc.grad @ loc.xtx_inv @ loc.grad), 0.0)), width / math.sqrt(12))
         lo, hi = max(loc.x_star - z * sd, loc.window[0]), min(loc.x_star + z * sd, loc.window[1])
     else:  # no noise estimate: the bracket between the neighbours
         lo, hi = ux[j - 1], ux[j + 1]
-        sd = (hi - lo) / (2 * z)
+        sd = (hi - lo) / (2 * Z95)
     method = "cubic" if len(loc.grad) == 4 else "parabola"
     return Optimum(batch, math.exp(loc.x_star), (math.exp(lo), math.exp(hi)), sd, None, loc.loss, method, **counts)

@@ -60,6 +60,27 @@ class GridFit:
         return self.fits[self.law]
 
     @property
+    def notes(self) -> list[str]:
+        """What a reader must know about the chosen fit: its own notes, and batch sizes whose grid-edge bound the
+        law contradicts (it predicts a best LR inside the grid where the grid says beyond)."""
+        out = list(self.fit.notes)
+        for o in self.optima:
+            if o.at_grid_edge not in ("low", "high"):
+                continue
+            pred = float(self.fit.best_lr(o.batch_size))
+            lo, hi = o.interval
+            if (o.at_grid_edge == "high" and pred < lo) or (o.at_grid_edge == "low" and pred > hi):
+                where = "above" if o.at_grid_edge == "high" else "below"
+                out.append(f"at batch size {o.batch_size:g} the grid puts the best LR {where} {o.best_lr:.3g} but "
+                           f"the {self.law} law predicts {pred:.3g}")  # fmt: skip
+        return out
+
+    @property
+    def measured(self) -> tuple[float, float]:
+        """The smallest and largest batch size with cells."""
+        return float(self.grid.batch_sizes.min()), float(self.grid.batch_sizes.max())
+
+    @property
     def optima(self) -> list[Optimum]:
         return self.fit.optima
 
@@ -87,6 +108,8 @@ def fit_grid(
         raise InputError(f"must be one of {', '.join(LAWS)}, got {law!r}", "law")
     if len(grid.batch_sizes) < 2:
         raise InputError(f"{grid.label}needs cells at 2 or more batch sizes, got {len(grid.batch_sizes)}", "batch_size")
+    if not np.any(np.isfinite(grid.loss)):
+        raise InputError(f"{grid.label}every cell diverged ({len(grid.loss)} cells)", "loss")
     optima, sigma = locate_all(grid, loss_noise, level)
     forms = {name: Form(name, alpha if name == "sgd" else 1.0) for name in CANDIDATES}
     errors = {name: cv_error(form, optima) for name, form in forms.items()}
@@ -125,9 +148,16 @@ def summary(g: GridFit, predict=()) -> dict:
             for o in g.optima
         ],
         "predicted": [
-            {"batch_size": b, "best_lr": float(p), "interval": (float(a), float(c)), "loss": g.expected_loss(b)}
+            {
+                "batch_size": b,
+                "best_lr": float(p),
+                "interval": (float(a), float(c)),
+                "loss": g.expected_loss(b),
+                "extrapolated": not g.measured[0] <= b <= g.measured[1],
+            }
             for b, p, a, c in zip(predict, pred, lo, hi, strict=True)
         ],
+        "notes": g.notes,
         "cv_error": g.cv_errors,
         "missing_cells": g.grid.missing,
     }

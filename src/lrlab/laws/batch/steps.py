@@ -64,6 +64,7 @@ from lrlab.errors import InputError, clip
 from lrlab.laws.batch.grid import check_level, positive
 from lrlab.tables import csv_columns
 
+MAX_VALUE = 1e15  # steps or a batch size beyond any run: 1e15 x 1e15 examples is still a float
 MAX_ROWS = 100_000  # a table of runs: thousands at most; more is a mistake (a per-step log)
 MIN_BATCH_SIZES = 3
 _U_MAX = 60.0  # the scans over log(B_noise / ref) stop at +-60 (e^60 ~ 1e26); the ends v = 0, 1 are exact points
@@ -118,6 +119,9 @@ def _inputs(batch_size, steps) -> tuple[np.ndarray, np.ndarray]:
         raise InputError(f"{len(s)} values where batch_size has {len(b)}", "steps")
     if len(b) > MAX_ROWS:
         raise InputError(f"{len(b):,} rows, more than the limit of {MAX_ROWS:,}", "batch_size")
+    for values, name in ((b, "batch_size"), (s, "steps")):
+        if np.any(values > MAX_VALUE):  # b x S (examples) must stay a float, and 1/E above 0
+            raise InputError(f"must be at most {MAX_VALUE:.0e}, got {values.max():g}", name)
     distinct = len(np.unique(b))
     if distinct < MIN_BATCH_SIZES:
         raise InputError(f"needs steps at {MIN_BATCH_SIZES} or more batch sizes, got {distinct}", "batch_size")

@@ -28,6 +28,7 @@ from lrlab.laws.batch.steps import StepsFit, fit_steps
 
 N_TARGETS = 4
 MIN_BATCH_SIZES = 3
+MAX_REFITS = 12  # step counts refitted: every one up to this many, else this many spread evenly in log steps
 
 
 @dataclass(frozen=True)
@@ -72,14 +73,14 @@ def steps_to_target(grid: Grid, target: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def default_targets(grid: Grid, count: int = N_TARGETS) -> np.ndarray:
-    """``count`` target losses from early training down to the loss every batch size's best run reached: from the
-    median loss at the first recorded step to the highest of the per-batch-size best final losses."""
+    """``count`` target losses, evenly spaced, that every batch size reaches after its first record: from the
+    lowest loss any batch size's fastest run had at its first record (exclusive: higher targets are reached before
+    anything is recorded) down to the highest of the per-batch-size best final losses."""
     final = grid.final()
-    reached = [np.min(final.at_batch(b)[1]) for b in final.batch_sizes]
-    low = max(reached)
+    low = max(np.min(final.at_batch(b)[1]) for b in final.batch_sizes)
     first = grid.steps == np.nanmin(grid.steps)
-    early = grid.loss[first & np.isfinite(grid.loss)]
-    high = float(np.median(early)) if len(early) else low
+    early = [grid.loss[first & (grid.batch_size == b)] for b in grid.batch_sizes]
+    high = min((float(np.min(e)) for e in early if len(e)), default=low)
     if not math.isfinite(low) or high <= low:
         return np.array([low]) if math.isfinite(low) else np.array([])
     return np.linspace(high, low, count + 1)[1:]
@@ -93,12 +94,16 @@ def over_training(
     targets=None,
     n_boot: int = 200,
 ) -> tuple[list[AtStep], list[AtTarget]]:
-    """The law at every step count recorded at 3+ batch sizes, and B_noise at each target loss (``targets``:
-    :func:`default_targets` when None)."""
+    """The law at every step count recorded at 3+ batch sizes (at most :data:`MAX_REFITS` of them), and B_noise
+    at each target loss (``targets``: :func:`default_targets` when None)."""
     if not np.any(np.isfinite(grid.steps)):
         raise InputError(f"{grid.label}over training needs a steps column (records at several step counts)", "steps")
     by_step = []
-    for s in grid.step_counts(MIN_BATCH_SIZES):
+    counts = grid.step_counts(MIN_BATCH_SIZES)
+    if len(counts) > MAX_REFITS:
+        pick = np.unique(np.round(np.geomspace(1, len(counts), MAX_REFITS)).astype(int) - 1)
+        counts = [counts[i] for i in pick]
+    for s in counts:
         try:
             by_step.append(AtStep(s, fit_grid(grid.at_steps(s), law, alpha, loss_noise, n_boot=n_boot)))
         except InputError as exc:
