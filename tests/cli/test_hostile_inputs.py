@@ -1380,6 +1380,21 @@ BATCH_CASES = [
         contains="seq_len",
     ),
     C("surge-group-is-a-column", *SURGE, "--group", "lr", setup=write("g.csv", GRID), contains="--group"),
+    C(
+        "surge-unknown-status",
+        *SURGE,
+        setup=write("g.csv", "lr,batch_size,loss,status\n1e-3,8,2,weird\n"),
+        contains="weird",
+    ),
+    C(
+        "scale-bad-law",
+        "scale",
+        "{tmp}/g.csv",
+        "--law",
+        "linear",
+        setup=write("g.csv", "lr,batch_size,loss,n\n1e-3,8,2,10\n1e-3,16,2,10\n1e-3,8,2,20\n"),
+        contains="--law",
+    ),
     C("scale-one-group", "scale", "{tmp}/g.csv", setup=write("g.csv", GRID), contains="2 or more groups"),
     C(
         "scale-d-varies",

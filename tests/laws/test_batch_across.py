@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from lrlab.errors import InputError
 from lrlab.laws.batch import Grid
 from lrlab.laws.batch.across import fit_across, group_optimum
 
@@ -45,11 +46,24 @@ def test_one_batch_size_at_the_lr_edge_is_a_bound():
     assert g.lr_is_bound and g.best_batch is None
 
 
-def test_proportional_features_are_fitted_alone_with_a_note():
-    groups = [_group(n, 20 * n, 1.79 * n**-0.713 * (20 * n) ** 0.307, 0.58 * (20 * n) ** 0.571,
-                     0.58 * (20 * n) ** 0.571 * 2.0 ** np.arange(-3, 4)) for n in (1e6, 4e6, 16e6, 64e6)]  # fmt: skip
+def test_features_that_move_together_are_fitted_alone_with_a_note():
+    """D = 20 N rounded to whole steps of 2^18 tokens: not exactly proportional, but the exponents of N and D
+    cannot be told apart; the law is fitted in N alone, with a note, instead of N^-190 D^190."""
+    groups = []
+    for n in (1e6, 4e6, 16e6, 64e6):
+        d = round(20 * n / 2**18) * 2**18
+        eta, b_opt = 1.79 * n**-0.713 * d**0.307, 0.58 * d**0.571
+        groups.append(_group(n, d, eta, b_opt, b_opt * 2.0 ** np.arange(-3, 4)))
     result = fit_across(groups)
     assert result.lr_law is not None and result.lr_law.features == ("N",)
-    assert any("proportional" in note for note in result.notes)
+    assert result.lr_law.exponents["N"] == pytest.approx(-0.713 + 0.307, abs=0.02)
+    assert any("move together" in note for note in result.notes)
     assert result.batch_law.exponents["D"] == pytest.approx(0.571, abs=0.02)
     assert result.published[0][0]["name"] == "Step Law"
+
+
+def test_a_bad_option_is_not_a_bad_group():
+    groups = [_group(n, 1e8, 3e-3, 64, 2.0 ** np.arange(3, 9)) for n in (1e6, 4e6)]
+    with pytest.raises(InputError) as err:
+        fit_across(groups, law="linear")
+    assert err.value.param == "law"

@@ -107,6 +107,14 @@ def test_nearly_equal_lrs_are_one_lr():
     assert both.loss >= loss.min() - 0.01
 
 
+def test_merging_does_not_chain():
+    """30 LRs 0.95 % apart (a 32 % range) are not one LR: a cell more than 1 % above the first of its LR starts
+    the next one."""
+    lr = 1e-3 * 1.0095 ** np.arange(30)
+    o = locate(lr, 2 + np.log(lr / 1.15e-3) ** 2)
+    assert o.at_grid_edge is None and o.best_lr == pytest.approx(1.15e-3, rel=0.02)
+
+
 def test_single_lr_is_a_bound():
     o = locate([1e-3, 1e-3], [2.0, 2.1])
     assert o.at_grid_edge == "single" and not o.is_value
@@ -166,6 +174,19 @@ def test_reader_statuses_and_tokens(tmp_path):
     assert grid.missing == 1 and grid.loss.tolist() == [2.4] and grid.d.tolist() == [200.0]
     with pytest.raises(InputError, match="-inf"):
         load_grids(_csv(tmp_path, "lr,batch_size,loss\n1e-3,8,-inf\n"))
+    finished = load_grids(_csv(tmp_path, "lr,batch_size,loss,status\n1e-3,8,2.5,Finished\n"))[()]
+    assert finished.loss.tolist() == [2.5]
+    with pytest.raises(InputError, match="unknown status 'weird'"):
+        load_grids(_csv(tmp_path, "lr,batch_size,loss,status\n1e-3,8,2.5,weird\n"))
+
+
+def test_reader_collects_empty_groups_when_asked(tmp_path):
+    path = _csv(tmp_path, "lr,batch_size,loss,opt,status\n1e-3,8,2.5,a,done\n1e-3,8,,b,failed\n")
+    with pytest.raises(InputError, match="opt=b has no cell"):
+        load_grids(path, ["opt"])
+    empty: dict = {}
+    assert list(load_grids(path, ["opt"], empty=empty)) == [("a",)]
+    assert empty == {"opt=b": 1}
 
 
 def test_grid_refuses_non_positive_values():

@@ -67,6 +67,20 @@ def test_default_targets_lie_between_early_and_the_worst_best_final_loss():
     assert np.all(np.diff(targets) < 0)
 
 
+def test_default_targets_with_batch_sizes_recording_from_different_steps():
+    """Batch size 8 first records at step 300, the others at 10: every target lies below what each batch size's
+    fastest run had at its own first record, so no batch size is censored."""
+    rows = []
+    for b, first in ((8, 300), (16, 10), (32, 10)):
+        for s in (first, 400, 800):
+            for lr in (5e-4, 1e-3, 2e-3):
+                rows.append((lr, b, 4.0 - 0.002 * s * (1 + b / 64) - 0.1 * abs(math.log(lr / 1e-3)), s))
+    grid = _grid(rows)
+    for target in default_targets(grid):
+        sizes, _ = steps_to_target(grid, target)
+        assert sizes.tolist() == [8, 16, 32]
+
+
 def test_over_training_needs_steps():
     grid = Grid(np.array([1e-3, 2e-3]), np.array([8.0, 16.0]), np.array([2.0, 2.1]), np.full(2, np.nan))
     with pytest.raises(InputError, match="steps column"):

@@ -150,7 +150,11 @@ def _read(input, store, study, group, unit, plot) -> tuple[dict[tuple, Grid], di
         if study is not None:
             raise InputError("--study reads from --store; a CSV holds one study")
         check_distinct({"--plot": plot}, {"the input": input})
-        return load_grids(input, group, unit), {}
+        empty: dict[str, int] = {}
+        grids = load_grids(input, group, unit, empty)
+        for name, count in empty.items():
+            warn(f"{name}: no cell with a loss ({count} missing); left out")
+        return grids, {}
     if study is None:
         raise InputError("--store needs --study NAME (lrlab runs list shows the studies)")
     require_file(store, "--store")

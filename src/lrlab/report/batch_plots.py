@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from lrlab.laws.batch import GridFit
 from lrlab.laws.batch.steps import StepsFit
@@ -104,6 +104,8 @@ def _training(ax, by_step: list[AtStep], by_target: list[AtTarget]) -> None:
         twin.plot(reached, [f.params["eps_max"] for _, f in surge], "s--", color="C2", label="eps_max (surge)")
         twin.set_ylabel("eps_max (best LR at the peak)")
         twin.set_yscale("log")
+        twin.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
+        twin.yaxis.set_minor_formatter(NullFormatter())
         twin.legend(fontsize=7, loc="lower right")
     steps = [a for a in by_target if a.fit is not None and np.isfinite(a.fit.b_noise) and a.fit.b_noise > 0]
     if steps:

@@ -27,6 +27,7 @@ from lrlab.laws.batch.scale import PowerFit, fit_power, published
 from lrlab.laws.batch.select import GridFit, fit_grid
 
 D_TOLERANCE = 1.1
+MAX_CORRELATION = 0.99  # |corr(log x_i, log x_j)| over the groups beyond which two features are fitted as one
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,9 @@ def fit_across(grids: list[Grid], law: str = "auto", loss_noise: float | None = 
         try:
             groups.append(group_optimum(grid, law, loss_noise))
         except InputError as exc:  # one group's bad grid leaves the others' laws standing
-            notes.append(f"group {grid.name} left out: {exc.message}")
+            if exc.param not in (None, "loss", "batch_size"):
+                raise  # a bad option, not a bad group
+            notes.append(f"left out: {exc.message if grid.name in exc.message else f'{grid.name}: {exc.message}'}")
     if len(groups) < 2:
         raise InputError(f"needs 2 or more groups that can be fitted, got {len(groups)}: {'; '.join(notes)}", "group")
     bound_lr = [g.name for g in groups if g.lr_is_bound]
@@ -111,14 +114,16 @@ def _law(target: str, points: list[tuple[GroupOptimum, float]], features: tuple[
         notes.append(f"{target}: not fitted ({len(points)} groups for {len(used)} varying features)")
         return None
     y, names = [y for _, y in points], [g.name for g, _ in points]
-    try:
-        return fit_power(target, y, used, groups=names)
-    except InputError as exc:
-        if len(used) < 2 or "dependent" not in exc.message:
-            raise
-    first = next(iter(used))  # e.g. D = 20 N: the features say one thing; fit the first alone
-    notes.append(f"{target}: {', '.join(used)} are proportional across the groups; fitted in {first} alone")
-    return fit_power(target, y, {first: used[first]}, groups=names)
+    if len(used) > 1:
+        logs = np.log(np.array(list(used.values())))
+        corr = np.corrcoef(logs)
+        worst = float(np.max(np.abs(corr - np.eye(len(used)))))
+        if worst > MAX_CORRELATION:  # e.g. D = 20 N: the exponents trade off and the fit says nothing about each
+            first = next(iter(used))
+            notes.append(f"{target}: {', '.join(used)} move together across the groups (log correlation "
+                         f"{worst:.4f}); fitted in {first} alone")  # fmt: skip
+            used = {first: used[first]}
+    return fit_power(target, y, used, groups=names)
 
 
 def _one(values: np.ndarray, column: str, grid: Grid) -> float:

@@ -156,7 +156,8 @@ def fit_form(form: Form, optima: list[Optimum], level: float = 0.95, n_boot: int
     chi2 = float(np.sum(w * (y - fitted) ** 2))
     dof = len(points) - form.n_params
     scale = math.sqrt(max(1.0, chi2 / dof)) if dof > 0 else 1.0
-    n_boot = max(n_boot, math.ceil(2 * TAIL_REPLICATES / (1 - level))) if n_boot else 0
+    if n_boot and level > 0.95:  # wider intervals need more replicates beyond their ends
+        n_boot = max(n_boot, math.ceil(2 * TAIL_REPLICATES / (1 - level)))
     draws = fitted + np.random.default_rng(seed).standard_normal((n_boot, len(points))) * scale / np.sqrt(w)
     chunks = [_solve(form, t, draws[i : i + CHUNK], w, scan)[0] for i in range(0, n_boot, CHUNK)]
     replicates = np.concatenate(chunks) if chunks else theta[None, :]

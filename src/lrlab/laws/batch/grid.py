@@ -5,9 +5,10 @@ One row a run (or a run at one step count): columns ``lr``, ``batch_size``, ``lo
 named as groups (``--group optimizer``: one grid a value). Header names are case-insensitive.
 
 A diverged run is a cell whose loss is ``nan``/``inf`` or whose status is ``diverged``: it counts as +infinity
-(never best, never dropped). A row with an empty loss and another status (``failed``, ``running``) is a missing
-cell: it is counted and reported, not fitted. The batch unit (sequences or tokens) is the caller's to state; the
-laws only need it to be one unit throughout.
+(never best, never dropped). A row whose status says it has no result (:data:`UNFINISHED`: ``failed``,
+``running``, ...) is a missing cell whatever its loss: counted and reported, not fitted. Another status than
+those, :data:`FINISHED` (``done``, ``finished``, ...) or ``diverged`` is refused. The batch unit (sequences or
+tokens) is the caller's to state; the laws only need it to be one unit throughout.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ REQUIRED = ("lr", "batch_size", "loss")
 OPTIONAL = ("steps", "tokens", "seq_len", "n", "d", "status")
 UNITS = ("sequences", "tokens")
 DIVERGED = "diverged"
+FINISHED = ("", "done", "finished", "completed", "success", "ok")  # a result, read from the loss
+UNFINISHED = ("failed", "crashed", "killed", "running", "pending", "interrupted", "cancelled", "canceled")
 MAX_BATCH = 1e12  # batch sizes in tokens of the largest published runs are ~1e8
 MAX_GROUPS = 1000
 
@@ -130,13 +133,15 @@ def check_level(level) -> float:
     return float(level)
 
 
-def load_grids(path: str | Path, group: list[str] | tuple[str, ...] = (), unit: str = "sequences") -> dict[tuple, Grid]:
+def load_grids(
+    path: str | Path, group: list[str] | tuple[str, ...] = (), unit: str = "sequences", empty: dict | None = None
+) -> dict[tuple, Grid]:
     """Read an LR x batch-size CSV into one :class:`Grid` per value of the ``group`` columns (``()`` keys the whole
     file when there are none). ``unit`` is the batch unit, ``sequences`` or ``tokens``; with ``tokens`` and a
     ``seq_len`` column a batch size in sequences is converted (batch_size x seq_len); without one the batch sizes
     are taken as tokens already, and a file with ``seq_len`` on some rows only is refused. ``d`` (training tokens)
-    falls back on ``tokens`` where a row has no ``d``. A status other than done/diverged (failed, running) makes
-    the row a missing cell whatever its loss."""
+    falls back on ``tokens`` where a row has no ``d``. ``empty``, when given, collects the groups with no cell
+    (name -> missing cells) instead of refusing the file, as long as one group has cells."""
     if unit not in UNITS:
         raise InputError(f"must be one of {', '.join(UNITS)}, got {clip(unit, 40)!r}", "unit")
     group = tuple(g.strip().lower() for g in group)
@@ -172,9 +177,12 @@ def load_grids(path: str | Path, group: list[str] | tuple[str, ...] = (), unit: 
                 )
             if row.get("seq_len", "").strip():
                 batch *= _positive(row["seq_len"], "seq_len", where)
-        if status not in ("", "done", DIVERGED):  # failed, running, pending: no result, whatever the loss says
+        if status in UNFINISHED:  # no result, whatever the loss column says
             missing[key] = missing.get(key, 0) + 1
             continue
+        if status not in (*FINISHED, DIVERGED):
+            known = ", ".join(s for s in (*FINISHED, DIVERGED, *UNFINISHED) if s)
+            raise InputError(f"{where}: unknown status {clip(status, 40)!r} (one of {known})")
         if not loss_text and status != DIVERGED:
             raise InputError(f"{where}: empty loss; write nan for a diverged run or give it a status column")
         loss = math.inf if status == DIVERGED or not loss_text else _number(loss_text, "loss", where)
@@ -194,7 +202,12 @@ def load_grids(path: str | Path, group: list[str] | tuple[str, ...] = (), unit: 
     for key, cells in rows.items():
         name = ", ".join(f"{g}={v}" for g, v in zip(group, key, strict=True))
         if not cells:
-            raise InputError(f"{path}: {name or 'the file'} has no cell with a loss ({missing.get(key, 0)} missing)")
+            if empty is None or not any(rows.values()):
+                raise InputError(
+                    f"{path}: {name or 'the file'} has no cell with a loss ({missing.get(key, 0)} missing)"
+                )
+            empty[name] = missing.get(key, 0)
+            continue
         lr, batch, loss, steps, n, d = (np.array(c, dtype=float) for c in zip(*cells, strict=True))
         grids[key] = Grid(lr, batch, loss, steps, n, d, missing.get(key, 0), name)
     return grids

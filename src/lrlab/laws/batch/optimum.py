@@ -123,12 +123,16 @@ def _cell(lr: np.ndarray, loss: np.ndarray) -> dict:
     digits), their mean losses (inf if any seed diverged) and the best one's index (None: all diverged)."""
     x = np.log(lr)
     order = np.argsort(x)
-    starts = np.flatnonzero(np.diff(x[order], prepend=-np.inf) > SAME_LR)
     label = np.empty(len(x), dtype=int)
-    label[order] = np.cumsum(np.isin(np.arange(len(x)), starts)) - 1
-    ux = np.array([x[label == i].mean() for i in range(len(starts))])
+    first, count = -np.inf, -1
+    for i in order:  # a new LR where a cell lies more than SAME_LR above the first cell of the current one
+        if x[i] - first > SAME_LR:
+            first, count = x[i], count + 1
+        label[i] = count
+    starts = range(count + 1)
+    ux = np.array([x[label == i].mean() for i in starts])
     x = ux[label]  # every cell at its LR's centre: the polynomial sees one LR, not two a hair apart
-    means = np.array([np.mean(loss[label == i]) for i in range(len(starts))])
+    means = np.array([np.mean(loss[label == i]) for i in starts])
     j = int(np.argmin(means)) if np.any(np.isfinite(means)) else None
     return {"ux": ux, "means": means, "j": j, "x": x, "n": len(lr), "diverged": int(np.sum(np.isinf(loss)))}
 

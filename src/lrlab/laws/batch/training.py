@@ -78,9 +78,13 @@ def default_targets(grid: Grid, count: int = N_TARGETS) -> np.ndarray:
     anything is recorded) down to the highest of the per-batch-size best final losses."""
     final = grid.final()
     low = max(np.min(final.at_batch(b)[1]) for b in final.batch_sizes)
-    first = grid.steps == np.nanmin(grid.steps)
-    early = [grid.loss[first & (grid.batch_size == b)] for b in grid.batch_sizes]
-    high = min((float(np.min(e)) for e in early if len(e)), default=low)
+    firsts: dict[float, float] = {}  # batch size -> lowest loss of any of its runs at that run's first record
+    for lr, b in set(zip(grid.lr.tolist(), grid.batch_size.tolist(), strict=True)):
+        cell = (grid.lr == lr) & (grid.batch_size == b) & np.isfinite(grid.steps)
+        if np.any(cell):
+            first = grid.loss[cell][np.argmin(grid.steps[cell])]
+            firsts[b] = min(firsts.get(b, math.inf), float(first))
+    high = min(firsts.values(), default=low)
     if not math.isfinite(low) or high <= low:
         return np.array([low]) if math.isfinite(low) else np.array([])
     return np.linspace(high, low, count + 1)[1:]
@@ -100,9 +104,10 @@ def over_training(
         raise InputError(f"{grid.label}over training needs a steps column (records at several step counts)", "steps")
     by_step = []
     counts = grid.step_counts(MIN_BATCH_SIZES)
-    if len(counts) > MAX_REFITS:
-        pick = np.unique(np.round(np.geomspace(1, len(counts), MAX_REFITS)).astype(int) - 1)
-        counts = [counts[i] for i in pick]
+    if len(counts) > MAX_REFITS:  # the recorded step counts nearest to MAX_REFITS points evenly spaced in log steps
+        logs = np.log(np.maximum(counts, 1))
+        pick = {int(np.argmin(np.abs(logs - v))) for v in np.linspace(logs[0], logs[-1], MAX_REFITS)}
+        counts = [counts[i] for i in sorted(pick)]
     for s in counts:
         try:
             by_step.append(AtStep(s, fit_grid(grid.at_steps(s), law, alpha, loss_noise, n_boot=n_boot)))
