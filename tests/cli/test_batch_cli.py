@@ -56,7 +56,7 @@ def test_surge_json_per_group(tmp_path):
     assert set(groups) == {"adam", "lion"}
     adam = groups["adam"]
     assert set(adam) >= {"law", "params", "intervals", "b_noise", "per_batch", "predicted", "cv_error"}
-    assert adam["law"] == "surge"
+    assert adam["law"] == "surge" and adam["unit"] == "sequences"
     assert adam["params"]["b_noise"] == pytest.approx(48, rel=0.2)
     assert groups["lion"]["params"]["b_noise"] == pytest.approx(20, rel=0.2)
     lo, hi = adam["intervals"]["b_noise"]
@@ -74,7 +74,7 @@ def test_surge_table_plot_and_single_grid_json(tmp_path):
     grid = _write_grid(tmp_path / "grid.csv", optimizers=(("adam", 48.0),))
     plot = tmp_path / "surge.png"
     text = _ok(["surge", str(grid), "--plot", str(plot)])
-    assert "law: surge" in text and "B_noise: surge peak" in text and "over training" in text
+    assert "law: surge" in text and "B_noise (sequences): surge peak" in text and "over training" in text
     image = matplotlib.image.imread(plot)
     assert image.shape[0] > 500 and image.shape[1] > 500 and image[..., :3].std() > 0.05  # drawn, not blank
     one = json.loads(_ok(["surge", str(grid), "--law", "power", "--json"]))

@@ -1390,6 +1390,8 @@ BATCH_CASES = [
         "scale-bad-law",
         "scale",
         "{tmp}/g.csv",
+        "--group",
+        "n",
         "--law",
         "linear",
         setup=write("g.csv", "lr,batch_size,loss,n\n1e-3,8,2,10\n1e-3,16,2,10\n1e-3,8,2,20\n"),

@@ -105,7 +105,7 @@ def surge_cmd(
         trainings = [r[2] or ([], []) for r in results]
         with_training = any(t[0] or t[1] for t in trainings)
         plot_surge([r[1] for r in results], plot, "best LR vs batch size", trainings if with_training else None)
-    objects = [_object(key, group or [], fit, training, b, sizes) for key, fit, training, b in results]
+    objects = [_object(key, group or [], fit, training, b, sizes, unit) for key, fit, training, b in results]
     objects += [{"group": dict(zip(group or [], key, strict=True)), "error": why} for key, why in failed.items()]
     if json:
         print_json(objects[0] if not group else {"groups": objects})
@@ -181,8 +181,8 @@ def _steps_fit(training) -> tuple[float | None, StepsFit | None]:
     return (fitted[-1].target, fitted[-1].fit) if fitted else (None, None)
 
 
-def _object(key, group, fit: GridFit, training, gns, sizes) -> dict:
-    obj = summary(fit, sizes)
+def _object(key, group, fit: GridFit, training, gns, sizes, unit: str) -> dict:
+    obj = {**summary(fit, sizes), "unit": unit}
     target, steps = _steps_fit(training)
     obj["b_noise"] = b_noise_views(fit, steps, gns)
     if target is not None:
@@ -262,7 +262,7 @@ def _print_grid(fit: GridFit, obj: dict, training) -> None:
     if views["gns"] is not None:
         parts.append(f"gns probe {_g(views['gns'])}")
     spread = f"; largest / smallest {views['spread']:.2f}" if views["spread"] else ""
-    say(f"B_noise: {'; '.join(parts) or '-'}{spread}")
+    say(f"B_noise ({obj['unit']}): {'; '.join(parts) or '-'}{spread}")
     for p in obj["predicted"]:
         there = _g(p["loss"]) if p["loss"] is not None else "- (outside the measured batch sizes)"
         far = " (extrapolated)" if p["extrapolated"] else ""
