@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,12 +86,16 @@ class Grid:
             self.missing, self.name,
         )  # fmt: skip
 
+    def cells(self) -> Iterator[tuple[float, np.ndarray]]:
+        """Each (lr, batch size) cell's batch size and row mask (its seeds and records), by LR then batch size."""
+        for lr, b in sorted(set(zip(self.lr.tolist(), self.batch_size.tolist(), strict=True))):
+            yield b, (self.lr == lr) & (self.batch_size == b)
+
     def final(self) -> Grid:
         """The last record of each (lr, batch size) cell: the rows at the cell's largest step count (all rows of a
         cell without step counts)."""
         keep = np.ones(len(self.lr), dtype=bool)
-        for lr, b in set(zip(self.lr.tolist(), self.batch_size.tolist(), strict=True)):
-            cell = (self.lr == lr) & (self.batch_size == b)
+        for _, cell in self.cells():
             steps = self.steps[cell]
             if np.any(np.isfinite(steps)):
                 keep[cell] = steps == np.nanmax(steps)
@@ -162,7 +167,7 @@ def load_grids(
         rows.setdefault(key, [])
         status = row.get("status", "").strip().lower()
         loss_text = row["loss"].strip()
-        lr, batch = _number(row["lr"], "lr", where), _number(row["batch_size"], "batch_size", where)
+        lr, batch = number_field(row["lr"], "lr", where), number_field(row["batch_size"], "batch_size", where)
         if not (lr > 0 and math.isfinite(lr)):
             raise InputError(f"{where}: lr must be finite and > 0, got {row['lr'].strip()[:40]!r}")
         if not (0 < batch <= MAX_BATCH):
@@ -176,7 +181,7 @@ def load_grids(
                     f"{where}: seq_len is given on some rows only: for batch sizes in tokens give it on all or none"
                 )
             if row.get("seq_len", "").strip():
-                batch *= _positive(row["seq_len"], "seq_len", where)
+                batch *= positive_field(row["seq_len"], "seq_len", where)
         if status in UNFINISHED:  # no result, whatever the loss column says
             missing[key] = missing.get(key, 0) + 1
             continue
@@ -185,7 +190,7 @@ def load_grids(
             raise InputError(f"{where}: unknown status {clip(status, 40)!r} (one of {known})")
         if not loss_text and status != DIVERGED:
             raise InputError(f"{where}: empty loss; write nan for a diverged run or give it a status column")
-        loss = math.inf if status == DIVERGED or not loss_text else _number(loss_text, "loss", where)
+        loss = math.inf if status == DIVERGED or not loss_text else number_field(loss_text, "loss", where)
         if loss == -math.inf:
             raise InputError(f"{where}: loss is -inf")
         if not math.isfinite(loss):
@@ -213,17 +218,19 @@ def load_grids(
     return grids
 
 
-def _number(text: str, column: str, where: str) -> float:
+def number_field(text: str, column: str, where: str) -> float:
+    """One CSV field as a float; ``where`` (PATH:LINE) and ``column`` name it in the error."""
     try:
         return float(text)
     except ValueError:
-        raise InputError(f"{where}: {column} must be a number, got {text.strip()[:40]!r}") from None
+        raise InputError(f"{where}: {column} must be a number, got {clip(text.strip(), 40)!r}") from None
 
 
-def _positive(text: str, column: str, where: str) -> float:
-    value = _number(text, column, where)
+def positive_field(text: str, column: str, where: str) -> float:
+    """One CSV field as a float that is finite and > 0 (a batch size, a step count, a sequence length)."""
+    value = number_field(text, column, where)
     if not (math.isfinite(value) and value > 0):
-        raise InputError(f"{where}: {column} must be finite and > 0, got {text.strip()[:40]!r}")
+        raise InputError(f"{where}: {column} must be finite and > 0, got {clip(text.strip(), 40)}")
     return value
 
 
@@ -232,7 +239,7 @@ def _optional(text: str, column: str, where: str) -> float:
     text = text.strip()
     if not text:
         return math.nan
-    value = _number(text, column, where)
+    value = number_field(text, column, where)
     if not math.isfinite(value) or (column != "steps" and value <= 0):
         raise InputError(
             f"{where}: {column} must be finite{' and > 0' if column != 'steps' else ''}, got {text[:40]!r}"

@@ -61,7 +61,7 @@ from scipy.special import expit
 from scipy.stats import t as student_t
 
 from lrlab.errors import InputError, clip
-from lrlab.laws.batch.grid import check_level, positive
+from lrlab.laws.batch.grid import check_level, positive, positive_field
 from lrlab.tables import csv_columns
 
 MAX_VALUE = 1e15  # steps or a batch size beyond any run: 1e15 x 1e15 examples is still a float
@@ -340,16 +340,7 @@ def load_steps(
         names.append(name)
     rows: dict[tuple[str, ...], tuple[list[float], list[float]]] = {}
     for where, row in csv_columns(path, ("batch_size", "steps", *names)):
-        values = []
-        for col in ("batch_size", "steps"):
-            text = row[col].strip()
-            try:
-                v = float(text)
-            except ValueError:
-                raise InputError(f"{where}: {col} must be a number, got {clip(text, 40)!r}") from None
-            if not (math.isfinite(v) and v > 0):
-                raise InputError(f"{where}: {col} must be finite and > 0, got {clip(text, 40)}")
-            values.append(v)
+        values = [positive_field(row[col], col, where) for col in ("batch_size", "steps")]
         key = []
         for col in names:
             text = row[col].strip()

@@ -56,8 +56,8 @@ def steps_to_target(grid: Grid, target: float) -> tuple[np.ndarray, np.ndarray]:
     <= ``target``, interpolated linearly between records. Batch sizes where no run reached it are left out, and
     so are those whose fastest run was already below it at its first record (only a bound on the steps)."""
     best: dict[float, tuple[float, bool]] = {}
-    for lr, b in set(zip(grid.lr.tolist(), grid.batch_size.tolist(), strict=True)):
-        cell = (grid.lr == lr) & (grid.batch_size == b) & np.isfinite(grid.steps)
+    for b, cell in grid.cells():
+        cell &= np.isfinite(grid.steps)
         order = np.argsort(grid.steps[cell])
         s, loss = grid.steps[cell][order], grid.loss[cell][order]
         hit = np.flatnonzero(loss <= target)
@@ -79,8 +79,8 @@ def default_targets(grid: Grid, count: int = N_TARGETS) -> np.ndarray:
     final = grid.final()
     low = max(np.min(final.at_batch(b)[1]) for b in final.batch_sizes)
     firsts: dict[float, float] = {}  # batch size -> lowest loss of any of its runs at that run's first record
-    for lr, b in set(zip(grid.lr.tolist(), grid.batch_size.tolist(), strict=True)):
-        cell = (grid.lr == lr) & (grid.batch_size == b) & np.isfinite(grid.steps)
+    for b, cell in grid.cells():
+        cell &= np.isfinite(grid.steps)
         if np.any(cell):
             first = grid.loss[cell][np.argmin(grid.steps[cell])]
             firsts[b] = min(firsts.get(b, math.inf), float(first))
