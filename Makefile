@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/lrlab demo --out out/demo
+	$(VENV)/bin/lrlab study examples/demo.toml --verify --out out/demo
 
 test: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks
@@ -25,7 +25,7 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow
 
-# every benchmark but optim_warmup.py (minutes of training); each prints ratios against its own baseline
+# every benchmark but optim_warmup.py and study.py (minutes to an hour of training); each prints ratios against its own baseline
 bench: $(STAMP)
 	for b in schedules optim laws train probes sweep; do $(PY) benchmarks/$$b.py || exit 1; done
 

@@ -822,28 +822,6 @@ OUTPUT_CASES = [
         contains="--steps",
     ),
     C("demo-steps-1e10", "demo", "--parts", "schedules", "--steps", "10000000000", "--out", "{tmp}/demo", sub=True),
-    C(
-        "demo-train-steps-negative",
-        "demo",
-        "--parts",
-        "warmup",
-        "--train-steps",
-        "-1",
-        "--out",
-        "{tmp}/demo",
-        contains="steps",
-    ),
-    C(
-        "demo-peak-nan",
-        "demo",
-        "--parts",
-        "warmup",
-        "--peak",
-        "nan",
-        "--out",
-        "{tmp}/demo",
-        contains="peak",
-    ),
 ]
 
 CONFIG_CASES = [
@@ -1290,6 +1268,86 @@ GRID_ROWS = "".join(
 GRID = "lr,batch_size,loss\n" + GRID_ROWS
 STEPS = "batch_size,steps\n64,4000\n128,2100\n256,1200\n512,800\n"
 SURGE = ("surge", "{tmp}/g.csv")
+STUDY_OK = """
+name = "s"
+optimizers = ["torch-adamw"]
+max_batch_size = 8
+pilot_share = 0.8
+[budget]
+steps = 1000
+[base]
+data = "{corpus}"
+batch_size = 4
+seq_len = 32
+"""
+STUDY = ("study", "{tmp}/s.toml", "--out", "{tmp}/o")
+
+
+def study_file(old: str = "", new: str = "", text: str | None = None) -> Setup:
+    """A study file: the valid one (on the cases' corpus) with ``old`` replaced by ``new``, or ``text``."""
+
+    def setup(tmp: Path, assets: Assets) -> None:
+        body = text if text is not None else STUDY_OK.replace(old, new)
+        (tmp / "s.toml").write_text(body.replace("{corpus}", str(assets.corpus)))
+
+    return setup
+
+
+STUDY_CASES = [
+    C("study-missing", *STUDY, contains="s.toml"),
+    C("study-invalid-toml", *STUDY, setup=study_file(text="name = "), contains="invalid TOML"),
+    C("study-unknown-key", *STUDY, setup=study_file('name = "s"', 'name = "s"\nnmae = 1'), contains="nmae"),
+    C("study-no-budget", *STUDY, setup=study_file("[budget]\nsteps = 1000", ""), contains="budget"),
+    C("study-budget-negative", *STUDY, setup=study_file("steps = 1000", "steps = -3"), contains="budget.steps"),
+    C("study-budget-two-keys", *STUDY, setup=study_file("steps = 1000", "steps = 9\ntokens = 9"), contains="budget"),
+    C("study-budget-huge", *STUDY, setup=study_file("steps = 1000", "steps = 10000000000000000"), contains="budget"),
+    C("study-budget-too-small", *STUDY, setup=study_file("steps = 1000", "steps = 50"), contains="budget"),
+    C("study-optimizer-unknown", *STUDY, setup=study_file('"torch-adamw"', '"sgdx"'), contains="sgdx"),
+    C("study-optimizers-empty", *STUDY, setup=study_file('["torch-adamw"]', "[]"), contains="optimizers"),
+    C("study-optimizers-twice", *STUDY, setup=study_file('"torch-adamw"]', '"lion", "lion"]'), contains="twice"),
+    C("study-share-zero", *STUDY, setup=study_file("pilot_share = 0.8", "pilot_share = 0"), contains="pilot_share"),
+    C("study-share-nan", *STUDY, setup=study_file("pilot_share = 0.8", "pilot_share = nan"), contains="pilot_share"),
+    C("study-share-text", *STUDY, setup=study_file("pilot_share = 0.8", 'pilot_share = "a"'), contains="pilot_share"),
+    C("study-max-batch-1", *STUDY, setup=study_file("max_batch_size = 8", "max_batch_size = 1"), contains="max_batch"),
+    C("study-executor", *STUDY, setup=study_file('name = "s"', 'name = "s"\nexecutor = "slurm"'), contains="executor"),
+    C("study-workers-0", *STUDY, "--workers", "0", setup=study_file(), contains="--workers"),
+    C("study-name-empty", *STUDY, setup=study_file('name = "s"', 'name = ""'), contains="name"),
+    C("study-base-missing", *STUDY, setup=study_file("[base]", '[base]\nfile = "nope.toml"'), contains="nope.toml"),
+    C("study-base-bad-key", *STUDY, setup=study_file("[base]", "[base]\nbatchsize = 3"), contains="batchsize"),
+    C("study-grad-accum", *STUDY, setup=study_file("[base]", "[base]\ngrad_accum = 2"), contains="grad_accum"),
+    C(
+        "study-out-onto-a-file",
+        *STUDY[:3],
+        "{tmp}/afile",
+        setup=both(study_file(), write("afile", "x")),
+        contains="afile",
+    ),
+    C("report-store-missing", "report", "{tmp}/s.toml", "--store", "{tmp}/no.db", setup=study_file(), contains="no.db"),
+    C(
+        "report-store-not-sqlite",
+        "report",
+        "{tmp}/s.toml",
+        "--store",
+        "{tmp}/r.db",
+        "--out",
+        "{tmp}/r.html",
+        setup=both(study_file(), write("r.db", BINARY)),
+        contains="r.db",
+    ),
+    C(
+        "report-out-not-html",
+        "report",
+        "{tmp}/s.toml",
+        "--store",
+        "{tmp}/r.db",
+        "--out",
+        "{tmp}/r.txt",
+        setup=both(study_file(), write("r.db", "")),
+        contains="--out",
+    ),
+]
+
+
 BATCH_CASES = [
     C("surge-no-input", "surge", contains="--store"),
     C(
@@ -1420,6 +1478,7 @@ CASES = [
     *RUN_FOLDER_CASES,
     *CLICK_CASES,
     *BATCH_CASES,
+    *STUDY_CASES,
 ]
 
 

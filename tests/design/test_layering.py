@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "lrlab"
-# docs/design.md: cli -> report/study -> sweep -> store -> train -> probes -> datasets -> optim/laws -> schedules
+# docs/design.md: cli -> report -> study -> sweep -> store -> train -> probes -> datasets -> optim/laws -> schedules
 # -> tables -> files -> errors. A module may import its own package and anything of a lower rank.
 RANK = {
-    "__main__": 12,
-    "cli": 11,
-    "report": 10,
+    "__main__": 13,
+    "cli": 12,
+    "report": 11,
     "study": 10,
     "sweep": 9,
     "store": 8,

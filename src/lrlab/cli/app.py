@@ -10,7 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from lrlab import __version__
-from lrlab.cli import batch, demo, find_lr, laws, runs, schedule, sweep, train
+from lrlab.cli import batch, demo, find_lr, laws, runs, schedule, study, sweep, train
 from lrlab.cli.common import err_console, fail
 from lrlab.errors import InputError
 
@@ -85,6 +85,7 @@ train.register(app)
 find_lr.register(app)
 sweep.register(app)
 runs.register(app)
+study.register(app)
 
 
 def main() -> None:

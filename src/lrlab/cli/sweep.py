@@ -60,7 +60,7 @@ def sweep_command(
     with flags(store="--store"):
         db = Store(store)
     with db:
-        display = _Display()
+        display = SweepDisplay()
         try:
             with (
                 flags(executor="--executor", workers="--workers", gpus="--gpus", store="--store", address="--address"),
@@ -87,7 +87,7 @@ def sweep_command(
             raise typer.Exit(code=1)  # as `lrlab train` does for a failed run
 
 
-class _Display:
+class SweepDisplay:
     """A progress bar over the runs and a live line per running run (step, train loss)."""
 
     def __init__(self) -> None:
@@ -111,7 +111,8 @@ class _Display:
         self.bar.stop()
 
     def planned(self, todo: int) -> None:
-        self.bar.update(self.overall, total=todo)
+        done = self.bar.tasks[self.overall].completed  # a study plans several sweeps into one display
+        self.bar.update(self.overall, total=done + todo)
 
     def started(self, run: dict[str, Any], total_steps: int) -> None:
         from lrlab.sweep.study import short_value

@@ -101,7 +101,7 @@ def load_study(path: str | Path) -> Study:
     retries = table.get("retries", 2)
     if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 100:
         raise InputError(f"{where}: retries must be a whole number in [0, 100], got {clip(repr(retries))}")
-    base_file, base_table = _base(table.get("base"), path, where)
+    base_file, base_table = base_source(table.get("base"), path, where)
     axes = {key: _axis(key, spec, where) for key, spec in _table(table.get("axes", {}), "axes", where).items()}
     zips = [_zip_group(group, i, where) for i, group in enumerate(_groups(table.get("zip", []), where))]
     _check_disjoint(axes, zips, where)
@@ -111,7 +111,7 @@ def load_study(path: str | Path) -> Study:
     return Study(name, str(path), budget, retries, axes, zips, cells)
 
 
-def _base(value: Any, path: Path, where: str) -> tuple[Path | None, dict]:
+def base_source(value: Any, path: Path, where: str) -> tuple[Path | None, dict]:
     """(config file, inline keys): ``base = "file.toml"`` or a ``[base]`` table (whose ``file`` key may name one)."""
     if value is None:
         return None, {}
@@ -227,7 +227,7 @@ def _cell(values: dict[str, Any], base: Path | None, inline: dict, budget: str, 
     at = f"{where}: cell {_label(values)}"
     plain = {k: v for k, v in values.items() if k not in SCHEDULE_KEYS}
     try:
-        cfg = load_config(base, (), {**_flatten(inline), **plain})
+        cfg = load_config(base, (), {**flatten_keys(inline), **plain})
         cfg.schedule = _schedule(cfg, values, budget)
         if budget == "tokens":
             if cfg.tokens is None:
@@ -243,13 +243,13 @@ def _cell(values: dict[str, Any], base: Path | None, inline: dict, budget: str, 
     return Cell(values, cfg)
 
 
-def _flatten(table: dict, prefix: str = "") -> dict[str, Any]:
+def flatten_keys(table: dict, prefix: str = "") -> dict[str, Any]:
     """``{"model": {"preset": "tiny"}}`` -> ``{"model.preset": "tiny"}`` (optimizer_options stays one value)."""
     out: dict[str, Any] = {}
     for key, value in table.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict) and name == "model":
-            out |= _flatten(value, f"{name}.")
+            out |= flatten_keys(value, f"{name}.")
         else:
             out[name] = value
     return out

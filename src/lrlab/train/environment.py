@@ -6,7 +6,7 @@ fixed torch build, CPU model, thread count, CPU kernel path and corpus the train
 those moved the demo's 400-step WSD run (peak LR 1e-2) on one machine: thread count 1/2/3/4/8 and the CPU
 kernel path (ATen default/avx2/avx512, MKL's and oneDNN's instruction sets) by up to 0.02 in final validation
 loss (sd 0.006 over 11 settings), one small file more or less in the corpus by up to 0.13, seeds by sd 0.10
-(measured with one-off scripts setting those variables around lrlab.report.law_study; not in the repository).
+(measured with one-off scripts setting those variables around the demo's former law study; not in the repository).
 """
 
 from __future__ import annotations

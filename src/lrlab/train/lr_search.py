@@ -68,11 +68,12 @@ def find_lr(
     steps: int = 100,
     k: int = 1,
     progress: bool = False,
+    max_trials: int = 40,
 ) -> LRSearch:
     """Run ``method`` ("range" or "catapult") for ``cfg``'s model and optimizer on its training batches.
 
-    range: ``steps`` batches at LRs from ``lr_min`` to ``lr_max``; catapult: trials of ``k`` steps on training
-    batch 0, starting at ``lr_min``.
+    range: ``steps`` batches at LRs from ``lr_min`` to ``lr_max``; catapult: at most ``max_trials`` trials of ``k``
+    steps on training batch 0, starting at ``lr_min``.
     """
     if method not in METHODS:
         raise InputError(f"{clip(method)!r} is not one of {', '.join(METHODS)}", "method")
@@ -98,7 +99,14 @@ def find_lr(
                 progress=progress,
             )
             return LRSearch(method, result, None)
-        result = catapult_search(trainer.model, trainer.optimizer, lambda: _step_loss(trainer, 0), lr_start=lr_min, k=k)
+        result = catapult_search(
+            trainer.model,
+            trainer.optimizer,
+            lambda: _step_loss(trainer, 0),
+            lr_start=lr_min,
+            k=k,
+            max_trials=max_trials,
+        )
     schedule = trainer.schedule
     warm = str(catapult_warmup(schedule, result.eta_c)) if isinstance(schedule, Warmed) else None
     return LRSearch(method, result, warm)

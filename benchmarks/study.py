@@ -1,0 +1,82 @@
+"""The study against an exhaustive grid at the full budget, on the tiny GPT (prints numbers; not a timed test).
+
+Baseline: every cell of the study's own space, LR (the study's three grid LRs) x batch size (its three) x
+schedule (cosine to 10%, cosine to 0, WSD with a 20% linear decay to 0), each trained for the full token budget.
+Printed: the grid's best cell and its final validation loss, the study's recommendation and its final loss
+(its --verify run), their ratio (target: within 0.5%), the compute of each (training tokens; target: the study's
+pilots plus its verify run at most 20% of the grid's), and the study's predicted against observed final loss.
+
+    python benchmarks/study.py --workers 2                      # examples/demo.toml's budget: about an hour here
+    python benchmarks/study.py --steps 2000 --pilot-share 0.4   # a smaller budget (the pilots need >= 10 steps)
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from lrlab.store import Store
+from lrlab.study import Executor, load_spec, run_study
+from lrlab.study.runs import run_cells, spent_tokens, variant
+from lrlab.sweep.study import Cell
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def grid_schedules(lr: float, steps: int) -> dict[str, str]:
+    return {
+        "cosine to 10%": f"cosine:peak={lr!r},total={steps},final_ratio=0.1",
+        "cosine to 0": f"cosine:peak={lr!r},total={steps},final_ratio=0",
+        "wsd 20% linear": f"wsd:peak={lr!r},total={steps},decay=0.2,shape=linear,final=0",
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--study", type=Path, default=ROOT / "examples" / "demo.toml")
+    ap.add_argument("--steps", type=int, default=None, help="full budget in steps at the base batch size")
+    ap.add_argument("--pilot-share", type=float, default=None)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--store", type=Path, default=None, help="run store (default: a temporary file)")
+    args = ap.parse_args()
+    spec = load_spec(args.study)
+    if args.steps is not None:
+        spec = replace(spec, tokens=args.steps * spec.base.tokens_per_step)
+    if args.pilot_share is not None:
+        spec = replace(spec, pilot_share=args.pilot_share)
+    spec = replace(spec, name=f"bench-{spec.name}-{spec.tokens}", workers=args.workers)
+    store_path = args.store or Path(tempfile.mkdtemp()) / "bench.db"
+    with Store(store_path) as store:
+        where = Executor("local", args.workers)
+        result = run_study(spec, store, where, verify_run=True, schedule_csv=store_path.with_suffix(".csv"))
+        warmup = result.warmup.chosen.warmup
+        cells = []
+        for lr, batch in itertools.product(result.batch.lrs, sorted(result.batch.steps)):
+            steps = spec.full_steps(batch)
+            for name, schedule in grid_schedules(lr, steps).items():
+                schedule = schedule.replace(",total=", f",warmup={warmup},total=")
+                cfg = variant(result.config, batch_size=batch, steps=steps, schedule=schedule)
+                cells.append(Cell({"lr": lr, "batch_size": batch, "schedule": name}, cfg))
+        print(f"exhaustive grid: {len(cells)} full runs ({spec.tokens:,} tokens each) on {args.workers} workers ...")
+        grid = run_cells(spec, store, "exhaustive", cells, where)
+    finished = [r for r in grid if r["status"] == "done"]
+    best = min(finished, key=lambda r: r["final"]["final_val_loss"])
+    grid_loss = best["final"]["final_val_loss"]
+    v = result.verification
+    study_tokens = sum(result.spent().values()) + spent_tokens([v.run])
+    grid_tokens = spent_tokens(grid)
+    print(f"grid best cell: {best['cell']} -> final val loss {grid_loss:.4f}")
+    print(f"study's choice: {result.config.optimizer}, batch {result.config.batch_size}, {result.config.schedule}")
+    print(f"study final val loss {v.final_observed:.4f}: ratio to the grid's best {v.final_observed / grid_loss:.4f}"
+          " (target <= 1.005)")  # fmt: skip
+    print(f"compute: study {study_tokens:,} tokens (pilots + verify) against the grid's {grid_tokens:,}:"
+          f" {study_tokens / grid_tokens:.1%} (target <= 20%)")  # fmt: skip
+    print(f"predicted final loss {v.final_predicted:.4f} (laws' range {v.final_band[0]:.4f}-{v.final_band[1]:.4f}),"
+          f" observed {v.final_observed:.4f}: error {v.final_error:+.2%}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

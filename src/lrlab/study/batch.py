@@ -1,0 +1,125 @@
+"""Study step 2: the batch size and the peak LR, from a 3 x 3 grid of short runs at equal tokens.
+
+The grid crosses three batch sizes a factor 2 apart (up to min(2 x base, max_batch_size)) with three LRs a
+factor ``LR_FACTOR`` (2) apart around step 1's LR, for the optimizer and warmup step 1 chose; every cell trains
+the same tokens (cosine to 10%), with the gradient-noise-scale probe on (two micro-batches per step). The
+batch-size laws (lrlab.laws.batch: the best LR at each batch size, then the surge / sgd / power forms, chosen by
+leave-one-batch-size-out error) give the best LR at each batch size with an interval.
+
+The recommended batch size is the one whose best cell has the lowest loss; a larger batch size within the loss
+noise of it (the pooled sd of the grid's cells) is preferred, as it reaches the same loss in fewer steps. Its LR
+is the fitted law's best LR at that batch size, with the law's bootstrap interval.
+
+What this cannot see: the runs are short, so the best LR measured here is the best LR for a short run; with
+Adam the best peak LR falls as training gets longer (the report shows how it moved over the grid's own runs).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from lrlab.errors import InputError
+from lrlab.laws.batch.optimum import Optimum, locate_all
+from lrlab.laws.batch.select import GridFit, b_noise_views, fit_grid
+from lrlab.store.db import Store
+from lrlab.store.grid import study_grids
+from lrlab.study.pilots import PilotPlan
+from lrlab.study.runs import Executor, check_finished, run_cells, step_study, variant
+from lrlab.study.spec import StudySpec
+from lrlab.study.warmup import SHORT_FINAL_RATIO, WarmupResult
+from lrlab.sweep.study import Cell
+
+LR_FACTOR = 2.0
+GNS_MICRO_BATCHES = 2
+N_BOOT = 200  # bootstrap replicates of the batch law's interval (a 3 x 3 grid: more add nothing)
+
+
+@dataclass
+class BatchResult:
+    grid_fit: GridFit | None  # None when no law could be fitted (best LRs at the grid's edges): optima alone
+    optima: list[Optimum]
+    loss_noise: float
+    batch_size: int
+    lr: float
+    lr_interval: tuple[float, float]
+    lrs: tuple[float, ...]
+    steps: dict[int, int]  # each batch size's steps in the grid
+    runs: list[dict[str, Any]]
+    gns: float | None
+    b_noise: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+
+def grid_lrs(center: float) -> tuple[float, ...]:
+    return tuple(float(f"{center * LR_FACTOR**k:.4g}") for k in (-1, 0, 1))
+
+
+def grid_cells(spec: StudySpec, plan: PilotPlan, step1: WarmupResult) -> list[Cell]:
+    """The grid: each (batch size, LR) cell a cosine run of the same tokens with the gns probe on."""
+    chosen = step1.chosen
+    cells = []
+    for b in plan.grid_batches:
+        steps = plan.grid_steps(b, spec.seq_len)
+        warmup = min(chosen.warmup, steps // 4)
+        for lr in grid_lrs(chosen.range_lr):
+            schedule = f"cosine:peak={lr!r},warmup={warmup},total={steps},final_ratio={SHORT_FINAL_RATIO}"
+            cfg = variant(
+                spec.base,
+                optimizer=chosen.optimizer,
+                batch_size=b,
+                grad_accum=GNS_MICRO_BATCHES,
+                steps=steps,
+                schedule=schedule,
+                probes=["gns"],
+                probe_every=max(steps // 20, 1),
+                eval_every=max(steps // 4, 1),
+                ckpt_every=0,
+            )
+            cells.append(Cell({"batch_size": b, "lr": lr}, cfg))
+    return cells
+
+
+def measure_batch(spec: StudySpec, store: Store, plan: PilotPlan, step1: WarmupResult, where: Executor) -> BatchResult:
+    cells = grid_cells(spec, plan, step1)
+    runs = run_cells(spec, store, "grid", cells, where)
+    check_finished(runs, "grid")
+    grids, gns = study_grids(store, step_study(spec, "grid"))
+    grid = next(iter(grids.values())).final()
+    if not np.any(np.isfinite(grid.loss)):
+        raise InputError("every grid cell diverged: the LRs of step 1 are too high for this model", "study")
+    notes = []
+    try:
+        g = fit_grid(grid, n_boot=N_BOOT)
+        all_optima, noise = g.optima, g.loss_noise
+        notes += g.notes
+    except InputError as exc:
+        g = None
+        all_optima, noise = locate_all(grid)
+        notes.append(f"no batch-size law was fitted ({exc.message}); the LR is the grid's own best")
+    optima = [o for o in all_optima if math.isfinite(o.loss)]
+    best = min(o.loss for o in optima)
+    near = [o for o in optima if o.loss <= best + (noise if math.isfinite(noise) else 0.0)]
+    pick = max(near, key=lambda o: o.batch_size)
+    batch = int(pick.batch_size)
+    lr, (lo, hi) = pick.best_lr, pick.interval
+    if pick.at_grid_edge:
+        notes.append(
+            f"at batch size {batch} the best LR lies at the grid's {pick.at_grid_edge} edge ({pick.best_lr:.3g})"
+        )
+    if g is not None and pick.at_grid_edge not in ("low", "high"):  # the law cannot place an LR the grid only bounds
+        lr, lo, hi = (float(v[0]) for v in g.fit.band([batch]))
+        if not lo <= pick.best_lr <= hi:
+            notes.append(
+                f"the {g.law} law's LR {lr:.3g} disagrees with batch size {batch}'s own best {pick.best_lr:.3g}"
+            )
+    lr = float(f"{lr:.3g}")  # an LR finer than 3 digits is noise on a grid a factor 2 apart
+    gns_value = next(iter(gns.values()))
+    views = b_noise_views(g, gns=gns_value) if g is not None else {"gns": gns_value}
+    steps = {b: plan.grid_steps(b, spec.seq_len) for b in plan.grid_batches}
+    return BatchResult(
+        g, all_optima, noise, batch, lr, (lo, hi), grid_lrs(step1.chosen.range_lr), steps, runs, gns_value, views, notes
+    )

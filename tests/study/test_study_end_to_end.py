@@ -1,0 +1,175 @@
+"""The study end to end on a tiny budget (`lrlab study ... --verify` in a subprocess, as a user runs it): the
+recommendation, what the pilots spent, the report in a real browser, `lrlab report`, `lrlab train` on the
+recommendation, and a study killed mid-way that resumes without rerunning a finished pilot."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lrlab.store import Store
+from lrlab.study import load_spec
+from lrlab.study.runs import STEPS, spent_tokens
+from lrlab.train.config import load_config
+
+HOSTILE = "<script>alert(1)</script>"
+SPEC = """
+name = {name!r}
+optimizers = ["torch-adamw"]
+max_batch_size = 8
+pilot_share = 0.8
+workers = 2
+
+[budget]
+steps = 1000
+
+[base]
+data = {data!r}
+batch_size = 4
+seq_len = 32
+eval_batches = 1
+
+[base.model]
+preset = "tiny"
+"""
+
+
+def _corpus(folder: Path) -> Path:
+    """~200 KB of the standard library's text as one file: a small, fixed corpus for fast runs."""
+    import email
+    import json as json_module
+
+    text = "".join(Path(m.__file__).read_text() for m in (json_module, email))
+    for path in sorted(Path(email.__file__).parent.glob("*.py"))[:20]:
+        text += path.read_text()
+    out = folder / "corpus.txt"
+    out.write_text(text)
+    return out
+
+
+def _lrlab(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lrlab", *args], capture_output=True, text=True, timeout=600, **kw)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> dict:
+    tmp = tmp_path_factory.mktemp("study")
+    spec = tmp / "study.toml"
+    spec.write_text(SPEC.format(name=HOSTILE, data=str(_corpus(tmp))))
+    done = _lrlab("study", str(spec), "--out", str(tmp / "out"), "--verify")
+    assert done.returncode == 0, done.stderr[-2000:]
+    return {"tmp": tmp, "spec": spec, "out": tmp / "out", "stdout": done.stdout}
+
+
+def test_recommendation_is_a_config_within_the_pilot_budget(finished):
+    spec = load_spec(finished["spec"])
+    rec = load_config(finished["out"] / "recommendation.toml")
+    assert rec.optimizer == "torch-adamw"
+    assert rec.batch_size in (2, 4, 8)
+    assert rec.steps * rec.batch_size * rec.seq_len >= spec.tokens  # the full budget, at the chosen batch size
+    with Store(finished["out"] / "runs.db") as store:
+        pilots = [r for step in STEPS[:-1] for r in store.runs(f"{HOSTILE}/{step}")]
+        assert all(r["status"] in ("done", "diverged") for r in pilots)
+        assert 0 < spent_tokens(pilots) <= spec.pilot_share * spec.tokens
+        (verified,) = store.runs(f"{HOSTILE}/verify")
+    assert verified["status"] == "done"
+    assert verified["config"] == rec.to_dict() | {"threads": verified["config"]["threads"]}
+    spent = re.search(r"pilots spent ([\d,]+) training tokens", finished["stdout"])
+    assert spent and int(spent[1].replace(",", "")) == spent_tokens(pilots)
+
+
+def test_recommendation_round_trips_through_train(finished):
+    rec = finished["out"] / "recommendation.toml"
+    run = finished["tmp"] / "trained"
+    done = _lrlab("train", str(rec), "--out", str(run), "--no-progress")
+    assert done.returncode == 0, done.stderr[-2000:]
+    import json
+
+    record = json.loads((run / "run.json").read_text())
+    assert record["status"] == "done"
+    assert {k: v for k, v in record["config"].items() if k != "threads"} == {
+        k: v for k, v in load_config(rec).to_dict().items() if k != "threads"
+    }
+    with Store(finished["out"] / "runs.db") as store:
+        (verified,) = store.runs(f"{HOSTILE}/verify")
+    # the same config and seed: the same curve up to the CPU thread count's rounding
+    assert record["final_val_loss"] == pytest.approx(verified["final"]["final_val_loss"], rel=0.05)
+
+
+def test_report_opens_in_a_browser_with_every_image_and_the_name_as_text(finished, browser):
+    shot = finished["tmp"] / "report.png"
+    seen = browser(finished["out"] / "report.html", screenshot=shot)
+    assert len(seen["images"]) >= 7
+    assert all(i["complete"] and i["natural_width"] > 0 and i["natural_height"] > 0 for i in seen["images"])
+    assert [m for m in seen["console"] if m[0] == "error"] == []
+    assert seen["page_errors"] == [] and seen["failed_requests"] == [] and seen["dialogs"] == []
+    assert seen["script_count"] == 0
+    assert HOSTILE in seen["title"] and HOSTILE in seen["text"]
+    assert "Recommendation" in seen["text"] and "Verify: predicted against observed" in seen["text"]
+    assert shot.stat().st_size > 10_000
+
+
+def test_report_command_rebuilds_the_same_page_from_the_store(finished):
+    again = finished["tmp"] / "again.html"
+    done = _lrlab("report", str(finished["spec"]), "--store", str(finished["out"] / "runs.db"), "--out", str(again))
+    assert done.returncode == 0, done.stderr[-2000:]
+
+    def text(path: Path) -> str:  # the page without its embedded images
+        return re.sub(r'src="data:image/png;base64,[^"]*"', "", path.read_text())
+
+    assert text(again) == text(finished["out"] / "report.html")
+
+
+def test_report_before_the_study_ran_is_one_line(finished, tmp_path):
+    empty = tmp_path / "empty.db"
+    Store(empty).close()
+    done = _lrlab("report", str(finished["spec"]), "--store", str(empty), "--out", str(tmp_path / "r.html"))
+    assert done.returncode == 2
+    assert "has not finished its lr step" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_a_killed_study_resumes_without_rerunning_finished_pilots(finished, tmp_path):
+    spec = tmp_path / "study.toml"
+    spec.write_text(SPEC.format(name="resume", data=str(next(finished["tmp"].glob("corpus.txt")))))
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lrlab", "study", str(spec), "--out", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if (out / "runs.db").exists():
+            with Store(out / "runs.db") as store:
+                names = {s["name"] for s in store.studies()}
+                if "resume/grid" in names and any(r["status"] == "done" for r in store.runs("resume/grid")):
+                    break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the study ended before it could be killed mid-way"
+    os.kill(proc.pid, signal.SIGKILL)  # the driver dies; its workers see it and stop after their step
+    proc.wait()
+    with Store(out / "runs.db") as store:
+        before = {r["id"]: r for step in ("lr", "warmup", "grid") for r in store.runs(f"resume/{step}")}
+    finished_before = {i for i, r in before.items() if r["status"] in ("done", "diverged")}
+    assert finished_before and any(r["status"] not in ("done", "diverged") for r in before.values())
+    done = _lrlab("study", str(spec), "--out", str(out))
+    assert done.returncode == 0, done.stderr[-2000:]
+    with Store(out / "runs.db") as store:
+        after = {r["id"]: r for step in ("lr", "warmup", "grid", "schedule") for r in store.runs(f"resume/{step}")}
+    assert all(r["status"] in ("done", "diverged") for r in after.values())
+    for i in finished_before:  # nothing that had finished ran again
+        assert after[i]["attempts"] == before[i]["attempts"] and after[i]["finished"] == before[i]["finished"]
+    # the same pilots give the same answer as the uninterrupted study of the same file
+    assert (
+        load_config(out / "recommendation.toml").to_dict()
+        == load_config(finished["out"] / "recommendation.toml").to_dict()
+    )
