@@ -57,7 +57,8 @@ def run_study(
     ``schedule_csv`` is where a free-form recommended schedule is written before --verify trains it."""
     say = on_step or (lambda _name: None)
     plan = plan_pilots(spec)
-    store.study(spec.name, {"source": spec.source, "steps": [f"{spec.name}/{s}" for s in STEPS]})
+    if not where.dry:  # the report only reads the store
+        store.study(spec.name, {"source": spec.source, "steps": [f"{spec.name}/{s}" for s in STEPS]})
     say("step 1: first LR and warmup")
     step1 = measure_warmup(spec, store, plan, where)
     say("step 2: batch size and peak LR")
@@ -65,11 +66,11 @@ def run_study(
     say("step 3: schedule")
     step3 = measure_schedule(spec, store, plan, step1, step2, where)
     cfg = recommended_config(spec, step1.optimizer, step2.batch_size, step3, schedule_csv)
+    if schedule_csv is not None and not where.dry:  # the TOML names it, with or without --verify
+        write_schedule_csv(schedule_csv, step3)
     checked = None
     if verify_run or where.dry:
         if not where.dry:
             say("verify: training the recommendation")
-            if schedule_csv is not None:
-                write_schedule_csv(schedule_csv, step3)
         checked = verify(spec, store, cfg, step3, where)
     return StudyResult(spec, plan, step1, step2, step3, cfg, checked)
