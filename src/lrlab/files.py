@@ -22,11 +22,12 @@ import math
 import os
 import stat
 import tempfile
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from lrlab.errors import InputError
+from lrlab.errors import InputError, clip
 
 PLOT_FORMATS = (".png", ".svg", ".pdf")
 
@@ -53,6 +54,18 @@ def read_text(path: str | Path, what: str, max_bytes: int) -> str:
         raise InputError(f"{what} {path}: cannot read ({_reason(exc)})") from None
     except UnicodeDecodeError:
         raise InputError(f"{what} {path}: not UTF-8 text") from None
+
+
+def read_toml(path: str | Path, what: str, max_bytes: int) -> dict[str, Any]:
+    """The user's TOML file ``path`` as a table (errors as :func:`read_text`'s, and invalid or too deeply nested
+    TOML as one line naming the file)."""
+    text = read_text(path, what, max_bytes)
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{what} {path}: invalid TOML: {clip(exc, 160)}") from None
+    except RecursionError:
+        raise InputError(f"{what} {path}: invalid TOML: nested too deeply") from None
 
 
 def check_size(path: Path, what: str, max_bytes: int) -> None:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from lrlab.errors import InputError, clip
-from lrlab.files import read_text
+from lrlab.files import read_toml
 from lrlab.schedules import Join, load
 from lrlab.schedules.families import Warmed
 from lrlab.store.db import config_hash
@@ -81,13 +80,7 @@ class Study:
 def load_study(path: str | Path) -> Study:
     """Read and validate a study file (see the module doc)."""
     path = Path(path)
-    text = read_text(path, "study", MAX_STUDY_BYTES)
-    try:
-        table = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"study {path}: invalid TOML: {clip(exc, 160)}") from None
-    except RecursionError:
-        raise InputError(f"study {path}: invalid TOML: nested too deeply") from None
+    table = read_toml(path, "study", MAX_STUDY_BYTES)
     where = f"study {path}"
     unknown = [k for k in table if k not in STUDY_KEYS]
     if unknown:

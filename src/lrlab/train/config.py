@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lrlab.errors import InputError, clip
-from lrlab.files import read_text
+from lrlab.files import read_toml
 from lrlab.schedules.base import MAX_DENSE_STEPS
 from lrlab.train.budget import MAX_SEQ_LEN
 from lrlab.train.model import PRESETS, GPTConfig, preset_config
@@ -232,18 +232,6 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    """A TOML config file as a table; anything else (missing, a folder, binary, UTF-16, too large, invalid) is a
-    one-line :class:`InputError`."""
-    text = read_text(path, "config", MAX_CONFIG_BYTES)
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"config {path}: invalid TOML: {clip(exc, 160)}") from None
-    except RecursionError:
-        raise InputError(f"config {path}: invalid TOML: nested too deeply") from None
-
-
 def load_config(
     path: str | Path | None = None,
     overrides: typing.Sequence[str] = (),
@@ -254,7 +242,7 @@ def load_config(
     parameter named by its key, an error in an override about ``overrides``."""
     cfg = TrainConfig()
     if path is not None:
-        table = _read_toml(Path(path))
+        table = read_toml(Path(path), "config", MAX_CONFIG_BYTES)
         for key, value in table.items():
             if key == "optimizer_options" and isinstance(value, dict):
                 cfg.optimizer_options.update(value)
