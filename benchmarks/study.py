@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -41,13 +42,14 @@ def main() -> None:
     ap.add_argument("--pilot-share", type=float, default=None)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--store", type=Path, default=None, help="run store (default: a temporary file)")
+    ap.add_argument("--json", action="store_true", help="also print the numbers as one JSON object")
     args = ap.parse_args()
     spec = load_spec(args.study)
     if args.steps is not None:
         spec = replace(spec, tokens=args.steps * spec.base.tokens_per_step)
     if args.pilot_share is not None:
         spec = replace(spec, pilot_share=args.pilot_share)
-    spec = replace(spec, name=f"bench-{spec.name}-{spec.tokens}", workers=args.workers)
+    spec = replace(spec, name=f"bench-{spec.name}-{spec.tokens}-{spec.pilot_share}", workers=args.workers)
     store_path = args.store or Path(tempfile.mkdtemp()) / "bench.db"
     with Store(store_path) as store:
         where = Executor("local", args.workers)
@@ -76,6 +78,15 @@ def main() -> None:
           f" {study_tokens / grid_tokens:.1%} (target <= 20%)")  # fmt: skip
     print(f"predicted final loss {v.final_predicted:.4f} (laws' range {v.final_band[0]:.4f}-{v.final_band[1]:.4f}),"
           f" observed {v.final_observed:.4f}: error {v.final_error:+.2%}")  # fmt: skip
+    if args.json:
+        print(json.dumps({
+            "grid_best": {"cell": best["cell"], "final_val_loss": grid_loss},
+            "study": {"optimizer": result.config.optimizer, "batch_size": result.config.batch_size,
+                      "schedule": result.config.schedule, "final_val_loss": v.final_observed,
+                      "predicted": v.final_predicted, "laws_range": list(v.final_band)},
+            "loss_ratio": v.final_observed / grid_loss,
+            "tokens": {"study": study_tokens, "grid": grid_tokens, "share": study_tokens / grid_tokens},
+        }))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -24,10 +24,15 @@ LOSS_METRIC = "val_loss"
 
 
 def study_grids(
-    store: Store, study: str, group: tuple[str, ...] | list[str] = (), unit: str = "sequences"
+    store: Store,
+    study: str,
+    group: tuple[str, ...] | list[str] = (),
+    unit: str = "sequences",
+    run_ids: list[int] | None = None,
 ) -> tuple[dict[tuple, Grid], dict[tuple, float | None]]:
     """(grids, gns) for ``study``: one :class:`Grid` per group value, and the gns probe's B_simple (in ``unit``)
-    per group, None where no run recorded it."""
+    per group, None where no run recorded it. ``run_ids`` keeps only those runs (a study file's own cells, when
+    the store also holds the runs of an earlier version of it)."""
     if unit not in UNITS:
         raise InputError(f"must be one of {', '.join(UNITS)}, got {clip(unit, 40)!r}", "unit")
     for g in group:
@@ -37,6 +42,8 @@ def study_grids(
     missing: dict[tuple, int] = {}
     gns: dict[tuple, list[float]] = {}
     runs = store.runs(study)
+    if run_ids is not None:
+        runs = [r for r in runs if r["id"] in set(run_ids)]
     if not runs:
         raise InputError(f"study {clip(study, 80)!r} has no runs", "study")
     for run in runs:

@@ -24,7 +24,7 @@ import numpy as np
 
 from lrlab.errors import InputError
 from lrlab.laws.batch.optimum import Optimum, locate_all
-from lrlab.laws.batch.select import GridFit, b_noise_views, fit_grid
+from lrlab.laws.batch.select import GridFit, fit_grid
 from lrlab.store.db import Store
 from lrlab.store.grid import study_grids
 from lrlab.study.pilots import PilotPlan
@@ -50,7 +50,6 @@ class BatchResult:
     steps: dict[int, int]  # each batch size's steps in the grid
     runs: list[dict[str, Any]]
     gns: float | None
-    b_noise: dict[str, Any]
     notes: list[str] = field(default_factory=list)
 
 
@@ -86,8 +85,8 @@ def grid_cells(spec: StudySpec, plan: PilotPlan, step1: WarmupResult) -> list[Ce
 def measure_batch(spec: StudySpec, store: Store, plan: PilotPlan, step1: WarmupResult, where: Executor) -> BatchResult:
     cells = grid_cells(spec, plan, step1)
     runs = run_cells(spec, store, "grid", cells, where)
-    check_finished(runs, "grid")
-    grids, gns = study_grids(store, step_study(spec, "grid"))
+    check_finished(runs, "grid", spec.retries)
+    grids, gns = study_grids(store, step_study(spec, "grid"), run_ids=[r["id"] for r in runs])
     grid = next(iter(grids.values())).final()
     if not np.any(np.isfinite(grid.loss)):
         raise InputError("every grid cell diverged: the LRs of step 1 are too high for this model", "study")
@@ -118,8 +117,7 @@ def measure_batch(spec: StudySpec, store: Store, plan: PilotPlan, step1: WarmupR
             )
     lr = float(f"{lr:.3g}")  # an LR finer than 3 digits is noise on a grid a factor 2 apart
     gns_value = next(iter(gns.values()))
-    views = b_noise_views(g, gns=gns_value) if g is not None else {"gns": gns_value}
     steps = {b: plan.grid_steps(b, spec.seq_len) for b in plan.grid_batches}
     return BatchResult(
-        g, all_optima, noise, batch, lr, (lo, hi), grid_lrs(step1.chosen.range_lr), steps, runs, gns_value, views, notes
+        g, all_optima, noise, batch, lr, (lo, hi), grid_lrs(step1.chosen.range_lr), steps, runs, gns_value, notes
     )

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from lrlab.errors import InputError
 from lrlab.study.spec import StudySpec
+from lrlab.train.config import LIMITS
 
 STEP_SHARES = {"warmup": 0.15, "grid": 0.35, "schedule": 0.5}
 RANGE_PART, CATAPULT_PART, WARMUP_RUN_PART = 0.3, 0.1, 0.3  # of one optimizer's step-1 tokens
@@ -48,13 +49,17 @@ class PilotPlan:
 
 
 def grid_batches(base_batch: int, max_batch: int) -> tuple[int, ...]:
-    """Three batch sizes a factor 2 apart, the largest min(2 x base, max_batch), all even (the gradient-noise
-    probe splits each step into two micro-batches)."""
-    top = min(2 * base_batch, max_batch)
-    sizes = sorted({max(2, 2 * round(top / 2**k / 2)) for k in range(GRID_BATCHES)})
-    if len(sizes) < GRID_BATCHES:
-        raise InputError(f"needs room for {GRID_BATCHES} batch sizes a factor 2 apart, up to {top}", "max_batch_size")
-    return tuple(sizes)
+    """Three batch sizes exactly a factor 2 apart, the largest min(2 x base, max_batch) rounded down to a multiple
+    of 8, so that the smallest is even (the gradient-noise probe splits each step into two micro-batches)."""
+    unit = 2 ** (GRID_BATCHES - 1) * 2
+    top = min(2 * base_batch, max_batch) // unit * unit
+    if top < unit:
+        raise InputError(
+            f"the grid needs {GRID_BATCHES} batch sizes a factor 2 apart, the smallest even: base batch_size and"
+            f" max_batch_size must allow {unit} or more",
+            "max_batch_size",
+        )
+    return tuple(top // 2**k for k in reversed(range(GRID_BATCHES)))
 
 
 def plan_pilots(spec: StudySpec) -> PilotPlan:
@@ -80,6 +85,13 @@ def plan_pilots(spec: StudySpec) -> PilotPlan:
     shortest[f"each schedule pilot at batch size {batches[-1]} (needs {2 * MIN_STEPS})"] = (
         plan.schedule_steps(batches[-1], seq) // 2
     )
+    longest = spec.full_steps(batches[0])
+    if longest > LIMITS["steps"]:
+        raise InputError(
+            f"the full run at batch size {batches[0]} would take {longest:,} steps, above lrlab's limit of"
+            f" {LIMITS['steps']:,}: lower the budget or raise the base batch_size",
+            "budget",
+        )
     for what, steps in shortest.items():
         if steps < MIN_STEPS:
             raise InputError(

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import tomli_w
 
-from lrlab.files import atomic_write
 from lrlab.laws import curve_metrics
 from lrlab.schedules import Tabulated
+from lrlab.schedules.spec import write_csv
 from lrlab.store.db import FINISHED, Store
 from lrlab.study.runs import Executor, check_finished, run_cells, step_study, variant
 from lrlab.study.schedule import ScheduleResult
@@ -74,10 +74,8 @@ def write_schedule_csv(path: Path, step3: ScheduleResult) -> None:
     more than the run's steps: the trainer's scheduler asks for the LR after the last update (never used)."""
     schedule = step3.chosen.schedule
     if isinstance(schedule, Tabulated):
-        lrs = schedule.values(step3.total).tolist()
-        with atomic_write(path) as fh:
-            fh.write("step,lr\n")
-            fh.writelines(f"{t},{v!r}\n" for t, v in enumerate([*lrs, lrs[-1]]))
+        lrs = schedule.values(step3.total)
+        write_csv(Tabulated(np.append(lrs, lrs[-1])), path, step3.total + 1)
 
 
 @dataclass
@@ -99,21 +97,29 @@ class Verification:
         return self.final_predicted / self.final_observed - 1
 
 
+def _verified(store: Store, study: str, cfg: TrainConfig, free: bool) -> dict[str, Any] | None:
+    """The newest finished verification run of exactly this recommendation, or None. For a free-form schedule
+    its CSV path is not compared: the report does not know the folder the study wrote it to."""
+    wanted = {k: v for k, v in cfg.to_dict().items() if not (free and k == "schedule")}
+    names = {s["name"] for s in store.studies()}
+    for run in reversed(store.runs(study) if study in names else []):
+        if run["status"] in FINISHED and all(run["config"].get(k) == v for k, v in wanted.items()):
+            return run
+    return None
+
+
 def verify(
     spec: StudySpec, store: Store, cfg: TrainConfig, step3: ScheduleResult, where: Executor
 ) -> Verification | None:
-    """Train the recommendation and score the law's prediction. For the report (``where.dry``): the newest
-    finished verification run in the store, None when there is none."""
+    """Train the recommendation and score the laws' prediction. For the report (``where.dry``): the store's
+    verification run of this recommendation, None when there is none."""
     if where.dry:
-        name = step_study(spec, "verify")
-        known = {s["name"] for s in store.studies()}
-        runs = [r for r in store.runs(name) if r["status"] in FINISHED] if name in known else []
-        if not runs:
+        run = _verified(store, step_study(spec, "verify"), cfg, isinstance(step3.chosen.schedule, Tabulated))
+        if run is None:
             return None
-        run = runs[-1]
     else:
         (run,) = run_cells(spec, store, "verify", [Cell({"run": "recommendation"}, cfg)], where)
-        check_finished([run], "verify")
+        check_finished([run], "verify", spec.retries)
     steps, loss = store.curve(run["id"], "val_loss")
     keep = np.isfinite(loss) & (steps >= 2 * step3.warmup)
     steps, loss = steps[keep], loss[keep]

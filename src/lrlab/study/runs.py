@@ -111,22 +111,23 @@ def final_loss(run: dict[str, Any]) -> float:
     return float(value)
 
 
-def check_finished(runs: list[dict[str, Any]], step: str) -> None:
-    """Every run of a step ended done or diverged (else the study cannot decide; a rerun continues it)."""
+def check_finished(runs: list[dict[str, Any]], step: str, retries: int) -> None:
+    """Every run of a step ended done or diverged (else the study cannot decide; a rerun continues it, except a
+    run that failed more than ``retries`` times, which a sweep no longer retries)."""
     bad = [r for r in runs if r["status"] not in FINISHED]
     if bad:
         r = bad[0]
         why = clip((r["error"] or "").splitlines()[0] if r["error"] else r["status"], 160)
+        again = (
+            f"it failed {r['failures']} times, more than retries = {retries}: fix the cause, then raise retries in"
+            " the study file to try again"
+            if r["status"] == "failed" and r["failures"] > retries
+            else "run the study again to retry them"
+        )
         raise InputError(
-            f"{len(bad)} of the {step} step's {len(runs)} runs did not finish (run {r['id']}: {why}); run the study"
-            " again to retry them",
+            f"{len(bad)} of the {step} step's {len(runs)} runs did not finish (run {r['id']}: {why}); {again}",
             "study",
         )
-
-
-def series(store: Store, run: dict[str, Any], name: str) -> tuple[np.ndarray, np.ndarray]:
-    """One metric of a run as (steps, values), NaN where it was not finite."""
-    return store.curve(run["id"], name)
 
 
 def spent_tokens(runs: list[dict[str, Any]]) -> int:

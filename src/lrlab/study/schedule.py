@@ -77,9 +77,10 @@ class ScheduleResult:
     chosen: Candidate
 
     def predicted_curve(self, candidate: Candidate, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(median, lo, hi) over the laws of ``candidate``'s loss at ``steps`` (updates done)."""
+        """(median, lo, hi) over the laws of ``candidate``'s loss at ``steps`` (updates done): the laws its final
+        loss is the median of (a law that predicts no finite loss for it is left out there and here)."""
         lr = candidate.schedule.values(self.total)
-        preds = np.array([f.predict(lr, steps) for f in self.fits.values()])
+        preds = np.array([self.fits[law].predict(lr, steps) for law in candidate.by_law])
         return np.median(preds, axis=0), preds.min(axis=0), preds.max(axis=0)
 
 
@@ -131,7 +132,7 @@ def measure_schedule(
     configs = pilot_configs(spec, plan, step1.optimizer, warmup, step2.batch_size, step2.lr)
     cells = [Cell({"schedule": name}, cfg) for name, cfg in configs.items()]
     runs = run_cells(spec, store, "schedule", cells, where)
-    check_finished(runs, "schedule")
+    check_finished(runs, "schedule", spec.retries)
     if any(r["status"] != "done" for r in runs):
         raise InputError(f"a schedule pilot diverged at LR {step2.lr:.3g}: the grid's LR is too high", "study")
     curves = [_curve(store, r, configs[r["cell"]["schedule"]]) for r in runs]
@@ -145,8 +146,12 @@ def measure_schedule(
             except InputError:  # this law predicts no finite loss for the family: the others still can
                 continue
             candidates.append(_candidate(fits, family, law, choice.schedule, total))
-    candidates = [c for c in candidates if c.by_law]
     candidates.append(_candidate(fits, "cosine to 10% (baseline)", "", baseline(total, step2.lr, warmup), total))
+    candidates = [c for c in candidates if c.by_law]
+    if not candidates:
+        raise InputError(
+            f"no law predicts a finite loss for any schedule of {total:,} steps at LR {step2.lr:.3g}", "study"
+        )
     best = min(c.loss for c in candidates)
     chosen = min(
         (c for c in candidates if c.loss <= best * (1 + SIMPLER_MARGIN)), key=lambda c: (_ORDER.index(c.name), c.loss)

@@ -22,13 +22,12 @@ The budget is compute: the study holds the full run's training tokens fixed whic
 from __future__ import annotations
 
 import math
-import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lrlab.errors import InputError, clip
-from lrlab.files import read_text
+from lrlab.files import read_toml
 from lrlab.sweep.driver import EXECUTORS
 from lrlab.sweep.study import base_source, flatten_keys
 from lrlab.train.config import LIMITS, TrainConfig, load_config, optimizer_names
@@ -54,7 +53,6 @@ class StudySpec:
     executor: str = "local"
     workers: int = 2
     retries: int = 1
-    table: dict[str, Any] = field(default_factory=dict, compare=False)  # the file as read, for the store
 
     @property
     def seq_len(self) -> int:
@@ -68,20 +66,15 @@ class StudySpec:
 def load_spec(path: str | Path) -> StudySpec:
     """Read and validate a study file."""
     path = Path(path)
-    text = read_text(path, "study", MAX_STUDY_BYTES)
+    table = read_toml(path, "study", MAX_STUDY_BYTES)
     where = f"study {path}"
-    try:
-        table = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{where}: invalid TOML: {clip(exc, 160)}") from None
-    except RecursionError:
-        raise InputError(f"{where}: invalid TOML: nested too deeply") from None
     unknown = [k for k in table if k not in KEYS]
     if unknown:
         raise InputError(f"{where}: unknown key {clip(unknown[0], 60)!r} (known: {', '.join(KEYS)})")
     name = table.get("name", path.stem)
-    if not isinstance(name, str) or not name.strip() or len(name) > 200:
-        raise InputError(f"{where}: name must be a non-empty string of at most 200 characters")
+    if not isinstance(name, str) or not name.strip() or len(name) > 200 or not name.isprintable():
+        # printable: the name goes into the recommendation's TOML comment, where control characters are invalid
+        raise InputError(f"{where}: name must be a non-empty printable string of at most 200 characters")
     base_file, inline = base_source(table.get("base"), path, where)
     try:
         base = load_config(base_file, (), flatten_keys(inline))
@@ -92,7 +85,8 @@ def load_spec(path: str | Path) -> StudySpec:
         raise InputError(f"{where}: base.grad_accum must be 1 (the study sets micro-batches itself)")
     tokens = _budget(table.get("budget"), base, where)
     optimizers = _optimizers(table.get("optimizers", [base.optimizer]), where)
-    max_batch = _whole(table, "max_batch_size", base.batch_size, 2, LIMITS["batch_size"], where)
+    # step 1 trains at the base batch size, so it must fit too
+    max_batch = _whole(table, "max_batch_size", base.batch_size, base.batch_size, LIMITS["batch_size"], where)
     share = table.get("pilot_share", 0.2)
     if not _number(share) or not MIN_SHARE <= share <= MAX_SHARE:
         raise InputError(f"{where}: pilot_share must be a number in [{MIN_SHARE}, {MAX_SHARE}], got {_show(share)}")
@@ -101,9 +95,7 @@ def load_spec(path: str | Path) -> StudySpec:
         raise InputError(f"{where}: executor must be one of {', '.join(EXECUTORS)}, got {_show(executor)}")
     workers = _whole(table, "workers", 2, 1, 1024, where)
     retries = _whole(table, "retries", 1, 0, 100, where)
-    return StudySpec(
-        name, str(path), base, tokens, optimizers, max_batch, float(share), executor, workers, retries, table
-    )
+    return StudySpec(name, str(path), base, tokens, optimizers, max_batch, float(share), executor, workers, retries)
 
 
 def _budget(value: Any, base: TrainConfig, where: str) -> int:

@@ -175,7 +175,7 @@ def measure_warmup(spec: StudySpec, store: Store, plan: PilotPlan, where: Execut
         for w in (0, test_warmup):
             cells.append(Cell({"optimizer": name, "warmup": w}, short_run(cfg, lr, plan.warmup_steps, w)))
     runs = run_cells(spec, store, "warmup", cells, where)
-    check_finished(runs, "warmup")
+    check_finished(runs, "warmup", spec.retries)
     by_cell = {(r["cell"]["optimizer"], r["cell"]["warmup"]): r for r in runs}
     full_steps = spec.full_steps(spec.base.batch_size)
     evidence = []
