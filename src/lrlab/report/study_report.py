@@ -16,6 +16,15 @@ def _g(x: float | None, digits: int = 4) -> str:
     return "-" if x is None or not math.isfinite(x) else f"{x:.{digits}g}"
 
 
+def _interval(lo: float, hi: float) -> str:
+    """An LR interval; one whose end is unbounded (a best LR at the grid's edge) as a bound."""
+    if not (lo > 0 and math.isfinite(lo)):
+        return f"at most {_g(hi, 3)} (the grid's low edge)"
+    if not math.isfinite(hi):
+        return f"at least {_g(lo, 3)} (the grid's high edge)"
+    return f"[{_g(lo, 3)}, {_g(hi, 3)}]"
+
+
 def recommendation_rows(r: StudyResult) -> list[list[str]]:
     """The recommendation as (what, value, evidence) rows: the table on top of the report and the summary."""
     s, b, w = r.schedule, r.batch, r.warmup.chosen
@@ -30,7 +39,7 @@ def recommendation_rows(r: StudyResult) -> list[list[str]]:
             else "none: the run without warmup ended within 0.5% of the run with it",
         ],
         ["batch size", f"{b.batch_size} sequences", f"grid at equal tokens; gns probe B_simple {_g(b.gns, 3)}"],
-        ["peak LR", f"{b.lr:.3g}", f"interval [{_g(b.lr_interval[0], 3)}, {_g(b.lr_interval[1], 3)}]"],
+        ["peak LR", f"{b.lr:.3g}", f"interval {_interval(*b.lr_interval)}"],
         [
             "schedule",
             str(s.chosen.schedule) if s.chosen.name != "free" else "free-form (schedule.csv)",
@@ -143,7 +152,7 @@ def _step2(page: Page, r: StudyResult, store: Store) -> None:
                 f"{o.batch_size:g}",
                 str(b.steps.get(int(o.batch_size), "")),
                 f"{o.best_lr:.3g}",
-                f"[{_g(o.interval[0], 3)}, {_g(o.interval[1], 3)}]",
+                _interval(*o.interval),
                 o.at_grid_edge or "",
                 _g(o.loss),
             ]
