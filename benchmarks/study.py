@@ -1,12 +1,14 @@
 """The study against an exhaustive grid at the full budget, on the tiny GPT (prints numbers; not a timed test).
 
-Baseline: every cell of the study's own space, LR (the study's three grid LRs) x batch size (its three) x
+Baseline: every cell of the study's own space, LR (the study's grid LRs: three, or four when its grid added a
+column beyond an edge) x batch size (its three) x
 schedule (cosine to 10%, cosine to 0, WSD with a 20% linear decay to 0), each trained for the full token budget.
 Printed: the grid's best cell and its final validation loss, the study's recommendation and its final loss
 (its --verify run), their ratio (target: within 0.5%), the compute of each (training tokens; target: the study's
 pilots plus its verify run at most 20% of the grid's), and the study's predicted against observed final loss.
 
     python benchmarks/study.py --workers 2                      # examples/demo.toml's budget: about an hour here
+    python benchmarks/study.py --workers 2 --pilot-share 1.0    # pilots as long as one full run: still <= 8%
     python benchmarks/study.py --steps 2000 --pilot-share 0.4   # a smaller budget (the pilots need >= 10 steps)
 """
 

@@ -10,7 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lrlab.errors import InputError
-from lrlab.study.pilots import GRID_BATCHES, GRID_LRS, MIN_STEPS, SCHEDULE_PILOTS, grid_batches, plan_pilots
+from lrlab.study.pilots import (
+    EXTRA_LR_COLUMNS,
+    GRID_BATCHES,
+    GRID_LRS,
+    MIN_STEPS,
+    SCHEDULE_PILOTS,
+    grid_batches,
+    plan_pilots,
+)
 from lrlab.study.spec import StudySpec
 from lrlab.train.config import TrainConfig
 
@@ -36,7 +44,7 @@ def test_grid_batch_sizes_are_a_factor_two_apart_even_and_within_the_limits(base
 
 @settings(max_examples=60)
 @given(st.integers(10**6, 10**9), st.floats(0.05, 1.0), st.integers(1, 4))
-def test_the_planned_pilots_never_exceed_the_share(tokens, share, n_opt):
+def test_the_planned_pilots_with_the_reserved_lr_column_never_exceed_the_share(tokens, share, n_opt):
     s = spec(tokens, share=share, optimizers=["torch-adamw", "giadamw", "lion", "lionar"][:n_opt])
     try:
         plan = plan_pilots(s)
@@ -45,7 +53,8 @@ def test_the_planned_pilots_never_exceed_the_share(tokens, share, n_opt):
         return
     per_step = s.base.batch_size * s.seq_len
     step1 = n_opt * (plan.range_steps + plan.catapult_trials + 2 * plan.warmup_steps) * per_step
-    planned = step1 + GRID_BATCHES * GRID_LRS * plan.grid_tokens + SCHEDULE_PILOTS * plan.schedule_tokens
+    grid = GRID_BATCHES * (GRID_LRS + EXTRA_LR_COLUMNS) * plan.grid_tokens
+    planned = step1 + grid + SCHEDULE_PILOTS * plan.schedule_tokens
     assert planned <= share * tokens
     assert min(plan.range_steps, plan.warmup_steps, plan.grid_steps(plan.grid_batches[-1], s.seq_len)) >= MIN_STEPS
 

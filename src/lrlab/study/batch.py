@@ -2,7 +2,9 @@
 
 The grid crosses three batch sizes a factor 2 apart (up to min(2 x base, max_batch_size)) with three LRs a
 factor ``LR_FACTOR`` (2) apart around step 1's LR, for the optimizer and warmup step 1 chose; every cell trains
-the same tokens (cosine to 10%), with the gradient-noise-scale probe on (two micro-batches per step). The
+the same tokens (cosine to 10%), with the gradient-noise-scale probe on (two micro-batches per step). When the
+chosen batch size's best LR lies at the grid's lowest or highest LR, the grid adds one LR column a factor 2
+beyond that edge at every batch size (its budget is reserved by lrlab.study.pilots) and is fitted again. The
 batch-size laws (lrlab.laws.batch: the best LR at each batch size, then the surge / sgd / power forms, chosen by
 leave-one-batch-size-out error) give the best LR at each batch size with an interval.
 
@@ -27,7 +29,7 @@ from lrlab.laws.batch.optimum import Optimum, locate_all
 from lrlab.laws.batch.select import GridFit, fit_grid
 from lrlab.store.db import Store
 from lrlab.store.grid import study_grids
-from lrlab.study.pilots import PilotPlan
+from lrlab.study.pilots import EXTRA_LR_COLUMNS, PilotPlan
 from lrlab.study.runs import Executor, check_finished, run_cells, step_study, variant
 from lrlab.study.spec import StudySpec
 from lrlab.study.warmup import SHORT_FINAL_RATIO, WarmupResult
@@ -57,14 +59,20 @@ def grid_lrs(center: float) -> tuple[float, ...]:
     return tuple(float(f"{center * LR_FACTOR**k:.4g}") for k in (-1, 0, 1))
 
 
-def grid_cells(spec: StudySpec, plan: PilotPlan, step1: WarmupResult) -> list[Cell]:
+def extend_lrs(lrs: tuple[float, ...], edge: str) -> tuple[float, ...]:
+    """``lrs`` with one more LR a factor ``LR_FACTOR`` beyond its ``edge`` (``"low"`` or ``"high"``)."""
+    new = min(lrs) / LR_FACTOR if edge == "low" else max(lrs) * LR_FACTOR
+    return tuple(sorted((*lrs, float(f"{new:.4g}"))))
+
+
+def grid_cells(spec: StudySpec, plan: PilotPlan, step1: WarmupResult, lrs: tuple[float, ...]) -> list[Cell]:
     """The grid: each (batch size, LR) cell a cosine run of the same tokens with the gns probe on."""
     chosen = step1.chosen
     cells = []
     for b in plan.grid_batches:
         steps = plan.grid_steps(b, spec.seq_len)
         warmup = min(chosen.warmup, steps // 4)
-        for lr in grid_lrs(chosen.range_lr):
+        for lr in lrs:
             schedule = f"cosine:peak={lr!r},warmup={warmup},total={steps},final_ratio={SHORT_FINAL_RATIO}"
             cfg = variant(
                 spec.base,
@@ -82,9 +90,21 @@ def grid_cells(spec: StudySpec, plan: PilotPlan, step1: WarmupResult) -> list[Ce
     return cells
 
 
-def measure_batch(spec: StudySpec, store: Store, plan: PilotPlan, step1: WarmupResult, where: Executor) -> BatchResult:
-    cells = grid_cells(spec, plan, step1)
-    runs = run_cells(spec, store, "grid", cells, where)
+@dataclass
+class _Measured:
+    """One fit of the grid as it stands: its runs, the law (None: optima alone), the optima, the pick."""
+
+    runs: list[dict[str, Any]]
+    grid_fit: GridFit | None
+    optima: list[Optimum]
+    noise: float
+    pick: Optimum
+    gns: float | None
+    notes: list[str]
+
+
+def _run_and_fit(spec: StudySpec, store: Store, plan: PilotPlan, step1: WarmupResult, lrs, where) -> _Measured:
+    runs = run_cells(spec, store, "grid", grid_cells(spec, plan, step1, lrs), where)
     check_finished(runs, "grid", spec.retries)
     grids, gns = study_grids(store, step_study(spec, "grid"), run_ids=[r["id"] for r in runs])
     grid = next(iter(grids.values())).final()
@@ -103,6 +123,24 @@ def measure_batch(spec: StudySpec, store: Store, plan: PilotPlan, step1: WarmupR
     best = min(o.loss for o in optima)
     near = [o for o in optima if o.loss <= best + (noise if math.isfinite(noise) else 0.0)]
     pick = max(near, key=lambda o: o.batch_size)
+    return _Measured(runs, g, all_optima, noise, pick, next(iter(gns.values())), notes)
+
+
+def measure_batch(spec: StudySpec, store: Store, plan: PilotPlan, step1: WarmupResult, where: Executor) -> BatchResult:
+    lrs = grid_lrs(step1.chosen.range_lr)
+    m = _run_and_fit(spec, store, plan, step1, lrs, where)
+    added = []
+    for _ in range(EXTRA_LR_COLUMNS):
+        edge = m.pick.at_grid_edge
+        if edge not in ("low", "high"):
+            break
+        lrs = extend_lrs(lrs, edge)
+        added.append(
+            f"batch size {int(m.pick.batch_size)}'s best LR lay at the grid's {edge} edge ({m.pick.best_lr:.3g}):"
+            f" a column at LR {(min(lrs) if edge == 'low' else max(lrs)):.3g} was added"
+        )
+        m = _run_and_fit(spec, store, plan, step1, lrs, where)
+    pick, g, notes = m.pick, m.grid_fit, added + m.notes
     batch = int(pick.batch_size)
     lr, (lo, hi) = pick.best_lr, pick.interval
     if pick.at_grid_edge:
@@ -116,8 +154,5 @@ def measure_batch(spec: StudySpec, store: Store, plan: PilotPlan, step1: WarmupR
                 f"the {g.law} law's LR {lr:.3g} disagrees with batch size {batch}'s own best {pick.best_lr:.3g}"
             )
     lr = float(f"{lr:.3g}")  # an LR finer than 3 digits is noise on a grid a factor 2 apart
-    gns_value = next(iter(gns.values()))
     steps = {b: plan.grid_steps(b, spec.seq_len) for b in plan.grid_batches}
-    return BatchResult(
-        g, all_optima, noise, batch, lr, (lo, hi), grid_lrs(step1.chosen.range_lr), steps, runs, gns_value, notes
-    )
+    return BatchResult(g, m.optima, m.noise, batch, lr, (lo, hi), lrs, steps, m.runs, m.gns, notes)

@@ -6,7 +6,8 @@ Kaplan et al. 2020, arXiv:2001.08361). It is split in fixed shares, chosen befor
 - step 1 (first LR and warmup), 15%: per optimizer, an LR range test (30% of that optimizer's part), a catapult
   search (at most 10%: its trials are single steps on one batch) and two short runs with and without warmup
   (30% each);
-- step 2 (batch size and peak LR), 35%: a 3 x 3 grid of batch sizes and LRs, every cell the same tokens;
+- step 2 (batch size and peak LR), 35%: a 3 x 3 grid of batch sizes and LRs, every cell the same tokens, and one
+  more LR column kept in reserve for when the best LR lies at the grid's edge (unspent otherwise);
 - step 3 (schedule), 50%: a constant and a cosine pilot at the chosen batch size and LR, 25% each: the laws
   extrapolate from them to the full run, so they get the largest share.
 
@@ -24,6 +25,7 @@ from lrlab.train.config import LIMITS
 STEP_SHARES = {"warmup": 0.15, "grid": 0.35, "schedule": 0.5}
 RANGE_PART, CATAPULT_PART, WARMUP_RUN_PART = 0.3, 0.1, 0.3  # of one optimizer's step-1 tokens
 GRID_BATCHES, GRID_LRS = 3, 3
+EXTRA_LR_COLUMNS = 1  # the grid may add this many LR columns beyond the edge its best LR sits at
 SCHEDULE_PILOTS = 2
 MIN_STEPS = 10  # the shortest pilot run the study trusts to say anything
 MIN_CATAPULT_TRIALS = 6
@@ -74,7 +76,7 @@ def plan_pilots(spec: StudySpec) -> PilotPlan:
         catapult_trials=int(CATAPULT_PART * per_optimizer // (base * seq)),
         warmup_steps=int(WARMUP_RUN_PART * per_optimizer // (base * seq)),
         grid_batches=batches,
-        grid_tokens=int(STEP_SHARES["grid"] * pilot // (GRID_BATCHES * GRID_LRS)),
+        grid_tokens=int(STEP_SHARES["grid"] * pilot // (GRID_BATCHES * (GRID_LRS + EXTRA_LR_COLUMNS))),
         schedule_tokens=int(STEP_SHARES["schedule"] * pilot // SCHEDULE_PILOTS),
     )
     shortest = {
