@@ -72,6 +72,10 @@ def main() -> None:
     v = result.verification
     study_tokens = sum(result.spent().values()) + spent_tokens([v.run])
     grid_tokens = spent_tokens(grid)
+    print("every grid cell, best first:")
+    for r in sorted(finished, key=lambda r: r["final"]["final_val_loss"]):
+        c = r["cell"]
+        print(f"  lr {c['lr']:.4g}  batch {c['batch_size']:>3}  {c['schedule']:<15} {r['final']['final_val_loss']:.4f}")
     print(f"grid best cell: {best['cell']} -> final val loss {grid_loss:.4f}")
     print(f"study's choice: {result.config.optimizer}, batch {result.config.batch_size}, {result.config.schedule}")
     print(f"study final val loss {v.final_observed:.4f}: ratio to the grid's best {v.final_observed / grid_loss:.4f}"
