@@ -49,6 +49,15 @@ def test_rows_follow_the_step_convention(tmp_path, fast_config, read_metrics):
     assert meta["data_fingerprint"] == load_data(cfg.data).fingerprint()
 
 
+def test_a_step_lr_table_with_exactly_steps_rows_trains_to_the_end(tmp_path, fast_config, read_metrics):
+    """No update follows the last, so the LR after it is never asked for: a table of one row per step is enough."""
+    table = tmp_path / "lr.csv"
+    table.write_text("step,lr\n" + "".join(f"{t},{1e-3 * (7 - t) / 7!r}\n" for t in range(7)))
+    result = train(fast_config("steps=7", f"schedule='{table}'"), tmp_path / "run")
+    assert result.status == "done" and result.steps_done == 7
+    assert [r["lr"] for r in read_metrics(tmp_path / "run")] == pytest.approx([1e-3 * (7 - t) / 7 for t in range(7)])
+
+
 def test_threads_apply_for_the_run_only(tmp_path, fast_config):
     """config.threads sets torch's thread count while the run trains, and the caller's count comes back."""
     before = torch.get_num_threads()

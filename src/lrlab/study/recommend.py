@@ -70,12 +70,11 @@ def _without_none(value: Any) -> Any:
 
 
 def write_schedule_csv(path: Path, step3: ScheduleResult) -> None:
-    """The chosen schedule as a ``step,lr`` CSV when it is free-form (a table has no one-line spec). One row
-    more than the run's steps: the trainer's scheduler asks for the LR after the last update (never used)."""
+    """The chosen schedule as a ``step,lr`` CSV, one row per step, when it is free-form (a table has no one-line
+    spec)."""
     schedule = step3.chosen.schedule
     if isinstance(schedule, Tabulated):
-        lrs = schedule.values(step3.total)
-        write_csv(Tabulated(np.append(lrs, lrs[-1])), path, step3.total + 1)
+        write_csv(schedule, path, step3.total)
 
 
 @dataclass
