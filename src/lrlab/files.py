@@ -68,6 +68,13 @@ def read_toml(path: str | Path, what: str, max_bytes: int) -> dict[str, Any]:
         raise InputError(f"{what} {path}: invalid TOML: nested too deeply") from None
 
 
+def check_keys(table: dict[str, Any], known: tuple[str, ...], where: str) -> None:
+    """An InputError naming the first key of ``table`` not in ``known`` (a typo fails loudly, not silently)."""
+    unknown = [k for k in table if k not in known]
+    if unknown:
+        raise InputError(f"{where}: unknown key {clip(unknown[0], 60)!r} (known: {', '.join(known)})")
+
+
 def check_size(path: Path, what: str, max_bytes: int) -> None:
     """An InputError when the file is larger than ``max_bytes`` (checked before it is parsed into memory)."""
     size = path.stat().st_size

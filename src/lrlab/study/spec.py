@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from lrlab.errors import InputError, clip
-from lrlab.files import read_toml
+from lrlab.files import check_keys, read_toml
 from lrlab.sweep.driver import EXECUTORS
 from lrlab.sweep.study import base_source, flatten_keys
 from lrlab.train.config import LIMITS, TrainConfig, load_config, optimizer_names
@@ -68,9 +68,7 @@ def load_spec(path: str | Path) -> StudySpec:
     path = Path(path)
     table = read_toml(path, "study", MAX_STUDY_BYTES)
     where = f"study {path}"
-    unknown = [k for k in table if k not in KEYS]
-    if unknown:
-        raise InputError(f"{where}: unknown key {clip(unknown[0], 60)!r} (known: {', '.join(KEYS)})")
+    check_keys(table, KEYS, where)
     name = table.get("name", path.stem)
     if not isinstance(name, str) or not name.strip() or len(name) > 200 or not name.isprintable():
         # printable: the name goes into the recommendation's TOML comment, where control characters are invalid

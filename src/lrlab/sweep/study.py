@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from lrlab.errors import InputError, clip
-from lrlab.files import read_toml
+from lrlab.files import check_keys, read_toml
 from lrlab.schedules import Join, load
 from lrlab.schedules.families import Warmed
 from lrlab.store.db import config_hash
@@ -82,9 +82,7 @@ def load_study(path: str | Path) -> Study:
     path = Path(path)
     table = read_toml(path, "study", MAX_STUDY_BYTES)
     where = f"study {path}"
-    unknown = [k for k in table if k not in STUDY_KEYS]
-    if unknown:
-        raise InputError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(STUDY_KEYS)})")
+    check_keys(table, STUDY_KEYS, where)
     name = table.get("name", path.stem)
     if not isinstance(name, str) or not name.strip():
         raise InputError(f"{where}: name must be a non-empty string, got {clip(repr(name))}")
