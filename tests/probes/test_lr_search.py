@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from lrlab.errors import InputError
 from lrlab.probes import catapult_search, catapult_warmup, lr_range_test
+from lrlab.probes.catapult import NoCatapult
 from lrlab.probes.range_test import suggest
 from lrlab.schedules import Cosine
 
@@ -54,10 +55,16 @@ def test_catapult_over_k_steps_approaches_two_over_top_curvature(curvatures):
     assert result.eta_c <= critical * 1.03
 
 
-def test_catapult_errors_name_the_fix():
+def test_catapult_errors_name_the_fix_and_a_bad_argument_is_not_a_missing_catapult():
     model = Quadratic([1.0])
-    with pytest.raises(InputError, match="start lower"):
-        catapult_search(model, torch.optim.SGD(model.parameters(), lr=1.0), model, lr_start=10.0)
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    with pytest.raises(NoCatapult, match="start lower"):
+        catapult_search(model, opt, model, lr_start=10.0)
+    with pytest.raises(NoCatapult, match="raise lr_start"):
+        catapult_search(model, opt, model, lr_start=1e-9, max_trials=3)
+    with pytest.raises(InputError) as bad:
+        catapult_search(model, opt, model, lr_start=-1.0)
+    assert not isinstance(bad.value, NoCatapult)
 
 
 def test_catapult_warmup_shortens_warmup_at_the_same_slope():

@@ -20,6 +20,11 @@ from lrlab.probes.snapshot import group_ratios, restored, set_lr
 from lrlab.schedules.families import Warmed
 
 
+class NoCatapult(InputError):
+    """The search ended without a bracket: no LR tried catapulted, or the first one already did (a result about
+    the model, unlike a bad argument)."""
+
+
 @dataclass(frozen=True)
 class Trial:
     lr: float
@@ -73,9 +78,9 @@ def catapult_search(
     while not trial(hi):
         lo, hi = hi, hi * grow
         if len(trials) >= max_trials:
-            raise InputError(f"no catapult up to lr={hi / grow:.3g} in {max_trials} trials; raise lr_start")
+            raise NoCatapult(f"no catapult up to lr={hi / grow:.3g} in {max_trials} trials; raise lr_start")
     if lo == 0.0:
-        raise InputError(f"lr_start={lr_start:g} already catapults; start lower")
+        raise NoCatapult(f"lr_start={lr_start:g} already catapults; start lower")
     while hi / lo > 1 + rel_tol and len(trials) < max_trials:
         mid = math.sqrt(lo * hi)
         if trial(mid):

@@ -106,12 +106,13 @@ def _range_test(spec: StudySpec, store: Store, cfg: TrainConfig, steps: int, dry
 def _catapult(
     spec: StudySpec, store: Store, cfg: TrainConfig, lr_start: float, trials: int, dry: bool
 ) -> dict[str, Any]:
+    from lrlab.probes.catapult import NoCatapult
     from lrlab.train.lr_search import find_lr
 
     def measure():
         try:
             search = find_lr(cfg, "catapult", lr_start, k=1, max_trials=trials)
-        except InputError as exc:  # no catapult within the trials: recorded as such, the study goes on
+        except NoCatapult as exc:  # a result, recorded as such (the study goes on); a bad argument still raises
             return {"eta_c": None, "why": exc.message, "tokens": trials * cfg.tokens_per_step}, []
         r = search.result
         rows = [
