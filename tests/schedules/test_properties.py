@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -140,3 +141,27 @@ def test_every_family_matches_its_closed_form(pair, extra):
         scalar = s(t)
         assert isinstance(scalar, float)
         assert math.isclose(scalar, reference(t), rel_tol=1e-12, abs_tol=1e-15 * s.peak), t
+
+
+@settings(max_examples=100, deadline=None)
+@given(schedules(), st.lists(st.integers(0, 5_000), max_size=30), st.integers(1, 4))
+def test_the_per_step_memo_gives_the_vectorized_values_exactly(s, probes, cycles):
+    """A Python int takes the block memo; the array path is the reference: equal floats, in order and out of it,
+    for a plain family and a Cyclic composite, and the memo changes neither equality nor the spec."""
+    for sched in (s, Cyclic(s, cycles)):
+        fresh = parse(str(sched))
+        steps = list(range(min(sched.total + 3, 3_000))) + probes  # a scheduler's walk, then random jumps
+        assert [sched(t) for t in steps] == sched(np.array(steps)).tolist()
+        assert all(type(sched(t)) is float for t in probes)
+        assert sched == fresh and str(sched) == str(fresh)
+
+
+def test_a_table_asked_one_step_at_a_time_ends_where_the_table_does():
+    from lrlab.errors import InputError
+    from lrlab.schedules.composite import Tabulated
+
+    table = Tabulated(np.linspace(1.0, 0.0, 1_500))
+    assert [table(t) for t in range(1_500)] == np.linspace(1.0, 0.0, 1_500).tolist()
+    with pytest.raises(InputError, match="past the tabulated"):
+        table(1_500)
+    assert table(1_024) == table(np.array([1_024]))[0]  # the second block is cut at the table's end

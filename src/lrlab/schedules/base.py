@@ -19,6 +19,8 @@ MAX_STEP = 2**53
 #: The most steps lrlab evaluates as one dense per-step array (80 MB of float64): longer than any real run, short
 #: enough that a typo such as ``--steps 1e10`` is refused instead of allocating tens of gigabytes.
 MAX_DENSE_STEPS = 10_000_000
+#: Steps per block of the per-step memo (:meth:`Schedule._one`).
+BLOCK = 1024
 
 
 def as_steps(step: int | np.ndarray | list[int]) -> np.ndarray:
@@ -55,9 +57,29 @@ class Schedule(ABC):
     def __call__(self, step: np.ndarray | list[int]) -> np.ndarray: ...
 
     def __call__(self, step):
+        if type(step) is int and 0 <= step < MAX_STEP:  # one step at a time, as a scheduler asks: the block memo
+            return self._one(step)
         t = as_steps(step)
         lr = self._lr(np.atleast_1d(t))
         return float(lr[0]) if t.ndim == 0 else lr.reshape(t.shape)
+
+    def _one(self, t: int) -> float:
+        """lr(t) from a memo of the block of :data:`BLOCK` steps around ``t``, computed by the vectorized path
+        (so the same float64 values). A scheduler walks the steps in order, so one block is kept: the memo costs
+        a list lookup on 1023 steps of 1024 and ~8 KB, and it is invisible (no field; equality and ``str`` are the
+        fields')."""
+        start = t - t % BLOCK
+        memo = self.__dict__.get("_block")
+        if memo is None or memo[0] != start:
+            stop = start + BLOCK
+            total = self.total
+            if total is not None and start < total < stop:  # a table ends there: no value past it is asked for
+                stop = total
+            memo = (start, self._lr(np.arange(start, stop, dtype=np.int64)).tolist())
+            object.__setattr__(self, "_block", memo)  # frozen dataclasses too: a cache, not state
+        values = memo[1]
+        i = t - start
+        return values[i] if i < len(values) else float(self._lr(np.array([t], dtype=np.int64))[0])
 
     @abstractmethod
     def _lr(self, t: np.ndarray) -> np.ndarray:
