@@ -1,16 +1,19 @@
-"""The root ``lrlab`` Typer app. Each topic module adds its commands through ``register(app)``."""
+"""The root ``lrlab`` Typer app. Each topic module adds its commands through ``register(app)``, imported only
+when one of its commands runs or shows its own help (click's lazy-subcommand pattern): ``lrlab --help`` imports
+no numpy, and ``lrlab schedule show`` no scipy, torch or pyplot. :data:`COMMANDS` lists every command with the
+help line ``lrlab --help`` shows for it (tests/cli/test_startup.py checks it against the command's own help)."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
-from lrlab import __version__
-from lrlab.cli import batch, demo, find_lr, laws, runs, schedule, study, sweep, train
 from lrlab.cli.common import err_console, fail
 from lrlab.errors import InputError
 
@@ -18,6 +21,71 @@ try:  # typer >= 0.26 vendors click; older releases use click itself
     from typer._click import exceptions as click_exceptions
 except ImportError:  # pragma: no cover - depends on the installed typer
     from click import exceptions as click_exceptions
+
+#: command -> (its module under lrlab.cli, the first paragraph of its help), in the order ``--help`` lists them
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("demo", "The schedule gallery: standard schedules as a plot and a table (schedules.png, schedules.csv)."),
+    "fit": ("laws", "Fit a loss-curve law to one or more curves and save it as JSON."),
+    "predict": ("laws", "Predict the loss curve of a schedule with a saved fit, with an approximate 95% band."),
+    "optimize": (
+        "laws",
+        "Find the schedule with the lowest predicted final loss in a family; compare with cosine to 10%.",
+    ),
+    "surge": (
+        "batch",
+        "Fit the best LR vs batch size (the surge law, the SGD noise-scale law, a power law) to a grid of runs.",
+    ),
+    "bnoise": (
+        "batch",
+        "B_noise from the steps runs at several batch sizes took to reach one target loss (McCandlish et al."
+        " 2018): S(B) = S_min + E_min / B, B_noise = E_min / S_min, fitted in log S with profile-likelihood"
+        " intervals.",
+    ),
+    "scale": (
+        "batch",
+        "Fit eta_opt = c N^a D^b and B_opt = c D^k across groups of runs (model sizes N, token budgets D).",
+    ),
+    "train": ("train", "Train a small GPT; a diverged run is a result (exit 0, status diverged in run.json)."),
+    "find-lr": (
+        "find_lr",
+        "Measure a good LR for a training config from its initial weights (the weights are not changed).",
+    ),
+    "sweep": (
+        "sweep",
+        "Run every cell of a study (a base config crossed with axes of values), resuming an interrupted study.",
+    ),
+    "study": (
+        "study",
+        "Spend a share of the budget on pilot runs, fit the laws, and recommend the full run's warmup, optimizer,"
+        " batch size, peak LR and schedule with its predicted final loss (see docs/study.md).",
+    ),
+    "report": ("study", "Write the study's self-contained HTML report from the store (no run is started)."),
+    "schedule": ("schedule", "Show, compare and plot learning-rate schedules."),
+    "runs": ("runs", "List, show and export the runs in a run store."),
+}
+
+
+@functools.cache
+def module_commands(module: str) -> dict[str, Any]:
+    """The click commands that ``lrlab.cli.<module>`` registers, by name (the module is imported here)."""
+    topic = typer.Typer()
+    importlib.import_module(f"lrlab.cli.{module}").register(topic)
+    return dict(typer.main.get_group(topic).commands)
+
+
+class _Lazy(TyperCommand):
+    """A command known by its name and help line until it is used; then its module is imported and the real
+    command parses the arguments (``make_context`` hands back the real command's context, which click invokes)."""
+
+    def __init__(self, name: str, module: str, help_line: str) -> None:
+        super().__init__(name, help=help_line)
+        self.module = module
+
+    def real(self) -> Any:
+        return module_commands(self.module)[self.name]
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        return self.real().make_context(info_name, args, parent=parent, **extra)
 
 
 class _OneLineErrors(TyperGroup):
@@ -43,6 +111,11 @@ class _OneLineErrors(TyperGroup):
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name, (module, help_line) in COMMANDS.items():
+            self.add_command(_Lazy(name, module, help_line))
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
@@ -64,6 +137,8 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
+        from lrlab import __version__
+
         typer.echo(f"lrlab {__version__}")
         raise typer.Exit()
 
@@ -75,17 +150,6 @@ def _root(
     ] = False,
 ) -> None:
     """lrlab: choose warmup, peak LR, batch size and decay schedule by measurement and prediction."""
-
-
-demo.register(app)
-schedule.register(app)
-laws.register(app)
-batch.register(app)
-train.register(app)
-find_lr.register(app)
-sweep.register(app)
-runs.register(app)
-study.register(app)
 
 
 def main() -> None:

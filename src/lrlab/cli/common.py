@@ -16,7 +16,6 @@ from rich.markup import escape
 
 from lrlab.errors import InputError
 from lrlab.files import PLOT_FORMATS, check_output, json_ready
-from lrlab.schedules.base import MAX_STEP
 
 console = Console()
 err_console = Console(stderr=True)
@@ -80,6 +79,8 @@ def print_json(obj: Any) -> None:
 
 def parse_int_list(text: str, flag: str) -> list[int]:
     """``"0,1,499"`` -> ``[0, 1, 499]``: steps, each in [0, 2**53); a bad item is an :class:`InputError`."""
+    from lrlab.schedules.base import MAX_STEP  # here, not above: `lrlab --help` imports no numpy
+
     try:
         values = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
