@@ -118,3 +118,55 @@ def test_init_second_moment_uses_the_closure_batch():
 def test_bad_hyperparameters_raise_input_error(kwargs, message):
     with pytest.raises(InputError, match=message):
         AdamW(make_net().parameters(), **kwargs)
+
+
+@pytest.mark.parametrize("maximize", [False, True])
+def test_on_cpu_adamw_is_torch_fused_adamw_bit_for_bit(run, maximize):
+    kwargs = dict(lr=3e-3, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1, maximize=maximize)
+    ref = run(lambda net: torch.optim.AdamW(_groups(net, 3e-3, 0.1), fused=True, **kwargs), steps=30)
+    ours = run(lambda net: AdamW(_groups(net, 3e-3, 0.1), **kwargs), steps=30)
+    assert torch.equal(ours, ref)
+
+
+def test_gi_adamw_is_torch_fused_adamw_with_v_started_at_the_first_gradient_squared():
+    """The independent reference: torch's own fused AdamW whose state is set to (m, v) = (0, g_0^2) before its
+    first step, where g_0 is the first step's gradient (GI-AdamW's default)."""
+    data = batches(20)
+    nets = [make_net(), make_net()]
+    ref = torch.optim.AdamW(nets[0].parameters(), lr=3e-3, weight_decay=0.1, fused=True)
+    ours = GIAdamW(nets[1].parameters(), lr=3e-3, weight_decay=0.1)
+    for i, (x, y) in enumerate(data):
+        for net, opt in zip(nets, (ref, ours), strict=True):
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(net(x), y).backward()
+            if i == 0 and opt is ref:
+                for p in net.parameters():
+                    ref.state[p] = {
+                        "step": torch.tensor(0.0),
+                        "exp_avg": torch.zeros_like(p),
+                        "exp_avg_sq": p.grad.detach() ** 2,
+                    }
+            opt.step()
+    for a, b in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_the_fused_kernel_runs_on_cpu_and_the_foreach_ops_elsewhere(monkeypatch):
+    """Dispatch: CPU (and CUDA) parameters go to torch._fused_adamw_ with the step on their device; a device
+    without the kernel ("meta", standing in for any other) takes the foreach path and keeps shapes."""
+    calls = []
+    real = torch._fused_adamw_
+
+    def spy(params, *args, **kwargs):
+        calls.append((params[0].device.type, args[4][0].device.type, float(args[4][0])))
+        return real(params, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "_fused_adamw_", spy)
+    for device in ("cpu", "meta"):
+        p = torch.nn.Parameter(torch.ones(3, 2, device=device))
+        opt = AdamW([p], lr=1e-3)
+        for _ in range(2):
+            p.grad = torch.ones_like(p)
+            opt.step()
+        assert p.shape == (3, 2) and p.device.type == device
+    assert calls == [("cpu", "cpu", 1.0), ("cpu", "cpu", 2.0)]

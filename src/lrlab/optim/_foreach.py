@@ -34,8 +34,9 @@ _LOW_PRECISION = (torch.bfloat16, torch.float16)
 CPU_CHUNK_ELEMENTS = 2**18  # 1 MiB per float32 tensor list: params, grads, state and temporaries fit in L2/L3
 
 
-def _chunks(params: list[torch.Tensor]) -> list[list[torch.Tensor]]:
-    """Split a parameter list into one run per device, and CPU runs into about CPU_CHUNK_ELEMENTS each.
+def _chunks(params: list[torch.Tensor], split_cpu: bool = True) -> list[list[torch.Tensor]]:
+    """Split a parameter list into one run per device, and (``split_cpu``) CPU runs into about CPU_CHUNK_ELEMENTS
+    each.
 
     On the CPU a foreach op is a loop over the tensors, so running the whole op sequence over one small run
     of tensors at a time keeps them in cache between ops (measured about 2x faster on a 5M-parameter
@@ -46,7 +47,7 @@ def _chunks(params: list[torch.Tensor]) -> list[list[torch.Tensor]]:
         by_device.setdefault(p.device, []).append(p)
     chunks = []
     for device, tensors in by_device.items():
-        if device.type != "cpu":
+        if device.type != "cpu" or not split_cpu:
             chunks.append(tensors)
             continue
         current, size = [], 0
@@ -130,8 +131,11 @@ class ForeachOptimizer(Optimizer):
                 self._step_params(group, params, done + 1)
         return loss
 
+    #: split CPU tensors into cache-sized runs (:func:`_chunks`); off for an update that is one fused kernel pass
+    cpu_chunks = True
+
     def _step_params(self, group: dict[str, Any], params: list[torch.Tensor], t: int) -> None:
-        for chunk in _chunks(params):
+        for chunk in _chunks(params, split_cpu=self.cpu_chunks):
             states = [self.state[p] for p in chunk]
             torch._foreach_add_([s["step"] for s in states], 1.0)
             work = [p if p.dtype not in _LOW_PRECISION else p.float() for p in chunk]

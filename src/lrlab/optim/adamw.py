@@ -11,6 +11,8 @@ from lrlab.errors import InputError
 from lrlab.optim._foreach import ForeachOptimizer, check_betas, check_range, compute_dtype
 
 V_INITS = ("zero", "grad")
+#: devices where the update runs in torch's fused AdamW kernel (elsewhere: the foreach ops below, same math)
+FUSED_DEVICES = ("cpu", "cuda")
 
 
 class AdamW(ForeachOptimizer):
@@ -25,7 +27,9 @@ class AdamW(ForeachOptimizer):
 
     with m_0 = 0 and
 
-    - ``v_init="zero"``: v_0 = 0, which is ``torch.optim.AdamW`` (same foreach operation order);
+    - ``v_init="zero"``: v_0 = 0, which is ``torch.optim.AdamW``: on CPU and CUDA the update runs in torch's own
+      fused AdamW kernel (``torch.optim.AdamW(fused=True)``, bit for bit), elsewhere in foreach ops of
+      ``torch.optim.AdamW(foreach=True)``'s order;
     - ``v_init="grad"`` (GI-Adam, Kalra & Barkeshli 2024, arXiv:2406.09405): v_0 = g_0^2, bias correction
       kept. Early on v_t / (1 - beta2^t) is then about g^2 / (1 - beta2^t), so the first updates are about
       sqrt(1 - beta2^t) times Adam's: a built-in warmup over roughly 1 / (1 - beta2) steps.
@@ -67,6 +71,8 @@ class AdamW(ForeachOptimizer):
             raise InputError(f"{name}: v_init={v_init!r} is not one of {', '.join(V_INITS)}")
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, v_init=v_init, maximize=maximize)
         super().__init__(params, defaults)
+
+    cpu_chunks = False  # on the CPU the update is torch's fused kernel: one pass per tensor, nothing to keep in cache
 
     def _init_state(self, p: torch.Tensor, group: dict[str, Any]) -> None:
         state = self._new_step_state(p)
@@ -115,6 +121,15 @@ class AdamW(ForeachOptimizer):
         lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
         exp_avgs = [s["exp_avg"] for s in states]
         exp_avg_sqs = [s["exp_avg_sq"] for s in states]
+        if params[0].device.type in FUSED_DEVICES:
+            # torch's fused AdamW kernel: the same update in one pass over each tensor. It reads the step count
+            # (bias corrections) from a tensor on the parameters' device and does not advance it.
+            step = torch.tensor(float(t), dtype=torch.float32, device=params[0].device)
+            torch._fused_adamw_(
+                params, grads, exp_avgs, exp_avg_sqs, [], [step] * len(params), amsgrad=False, lr=lr,
+                beta1=beta1, beta2=beta2, weight_decay=wd, eps=eps, maximize=False,
+            )  # fmt: skip
+            return
         if wd != 0:
             torch._foreach_mul_(params, 1 - lr * wd)
         torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
