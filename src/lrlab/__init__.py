@@ -1,5 +1,7 @@
 """lrlab: measure and predict learning-rate warmup, schedules and batch size for Transformer pretraining."""
 
+__version__: str  # set on first use by __getattr__ below
+
 
 def __getattr__(name: str) -> str:
     # ``lrlab.__version__`` is looked up on first use: importlib.metadata costs ~70 ms, which every command

@@ -39,6 +39,21 @@ def test_schedule_show_imports_numpy_only():
     assert "numpy" in loaded and not loaded & {"scipy", "torch", "matplotlib"}
 
 
+def _command_modules() -> list[str]:
+    """Every lrlab.cli module with a register() function (a new one missing from COMMANDS shows up here)."""
+    import importlib
+    import pkgutil
+
+    import lrlab.cli
+
+    names = [m.name for m in pkgutil.iter_modules(lrlab.cli.__path__)]
+    return sorted(n for n in names if hasattr(importlib.import_module(f"lrlab.cli.{n}"), "register"))
+
+
+def test_every_command_module_is_in_the_table():
+    assert _command_modules() == sorted({m for m, _ in COMMANDS.values()})
+
+
 @pytest.mark.parametrize("module", sorted({m for m, _ in COMMANDS.values()}))
 def test_each_module_registers_exactly_the_listed_commands_with_the_listed_help(module):
     real = module_commands(module)

@@ -170,3 +170,41 @@ def test_the_fused_kernel_runs_on_cpu_and_the_foreach_ops_elsewhere(monkeypatch)
             opt.step()
         assert p.shape == (3, 2) and p.device.type == device
     assert calls == [("cpu", "cpu", 1.0), ("cpu", "cpu", 2.0)]
+
+
+@pytest.mark.parametrize("layout", ["transposed", "expanded", "channels_last"])
+def test_a_gradient_laid_out_unlike_its_parameter_still_gets_the_right_update(layout):
+    """The fused kernel walks storage, so such tensors take the foreach ops; the reference is torch's
+    single-tensor AdamW on the same values made contiguous."""
+    gen = torch.Generator().manual_seed(0)
+    shape = (2, 3, 4, 5) if layout == "channels_last" else (4, 3)
+    start = torch.randn(shape, generator=gen)
+    ours, ref = torch.nn.Parameter(start.clone()), torch.nn.Parameter(start.clone())
+    if layout == "channels_last":
+        ours.data = ours.data.to(memory_format=torch.channels_last)
+    opt, ref_opt = AdamW([ours], lr=0.1), torch.optim.AdamW([ref], lr=0.1, foreach=False)
+    for _ in range(3):
+        g = {
+            "transposed": lambda: torch.randn(3, 4, generator=gen).t(),
+            "expanded": lambda: torch.randn(1, 3, generator=gen).expand(4, 3),
+            "channels_last": lambda: torch.randn(shape, generator=gen),
+        }[layout]()
+        ours.grad, ref.grad = g, g.contiguous().clone()
+        opt.step()
+        ref_opt.step()
+    assert torch.allclose(ours, ref, rtol=0, atol=1e-6)
+
+
+def test_one_group_with_float32_and_float64_parameters_steps_each_in_its_dtype():
+    gen = torch.Generator().manual_seed(1)
+    params = [torch.nn.Parameter(torch.randn(3, 4, generator=gen, dtype=d)) for d in (torch.float32, torch.float64)]
+    refs = [torch.nn.Parameter(p.detach().clone()) for p in params]
+    opt, ref_opt = AdamW(params, lr=0.05), torch.optim.AdamW(refs, lr=0.05, fused=True)
+    for _ in range(3):
+        for p, r in zip(params, refs, strict=True):
+            p.grad = torch.randn(p.shape, generator=gen, dtype=p.dtype)
+            r.grad = p.grad.clone()
+        opt.step()
+        ref_opt.step()
+    for p, r in zip(params, refs, strict=True):
+        assert p.dtype == r.dtype and torch.equal(p, r)

@@ -62,9 +62,10 @@ def test_catapult_errors_name_the_fix_and_a_bad_argument_is_not_a_missing_catapu
         catapult_search(model, opt, model, lr_start=10.0)
     with pytest.raises(NoCatapult, match="raise lr_start"):
         catapult_search(model, opt, model, lr_start=1e-9, max_trials=3)
-    with pytest.raises(InputError) as bad:
-        catapult_search(model, opt, model, lr_start=-1.0)
-    assert not isinstance(bad.value, NoCatapult)
+    for bad_args in ({"lr_start": -1.0}, {"lr_start": 1e-3, "max_trials": 0}):
+        with pytest.raises(InputError) as bad:
+            catapult_search(model, opt, model, **bad_args)
+        assert not isinstance(bad.value, NoCatapult)
 
 
 def test_catapult_warmup_shortens_warmup_at_the_same_slope():

@@ -165,3 +165,30 @@ def test_a_table_asked_one_step_at_a_time_ends_where_the_table_does():
     with pytest.raises(InputError, match="past the tabulated"):
         table(1_500)
     assert table(1_024) == table(np.array([1_024]))[0]  # the second block is cut at the table's end
+    with pytest.raises(InputError, match="step 5000 is past"):  # the step asked for, not the block's end
+        Tabulated(np.ones(1_024))(5_000)
+
+
+def test_a_block_that_cannot_be_evaluated_whole_falls_back_to_one_step_at_a_time():
+    """A table inside a Join ends within the memo's block: each step is still served, and the memo is not
+    pickled (a cache, not state)."""
+    import pickle
+
+    from lrlab.errors import InputError
+    from lrlab.schedules import Constant, Schedule
+    from lrlab.schedules.composite import Join, Tabulated
+
+    joined = Join((Tabulated(np.full(500, 1e-3)), Constant(peak=1e-4)), (1_000,))
+    assert [joined(t) for t in (0, 499, 1_000, 1_023)] == [1e-3, 1e-3, 1e-4, 1e-4]
+    with pytest.raises(InputError, match="step 600 is past"):
+        joined(600)
+
+    class Half(Schedule):  # a minimal subclass: no total attribute
+        def _lr(self, t):
+            return np.full(t.shape, 0.5)
+
+    assert Half()(3) == 0.5
+    cosine = parse("cosine:peak=1e-3,total=1000")
+    before = len(pickle.dumps(cosine))
+    cosine(5)
+    assert len(pickle.dumps(cosine)) == before and pickle.loads(pickle.dumps(cosine)) == cosine

@@ -49,13 +49,27 @@ def test_rows_follow_the_step_convention(tmp_path, fast_config, read_metrics):
     assert meta["data_fingerprint"] == load_data(cfg.data).fingerprint()
 
 
-def test_a_step_lr_table_with_exactly_steps_rows_trains_to_the_end(tmp_path, fast_config, read_metrics):
-    """No update follows the last, so the LR after it is never asked for: a table of one row per step is enough."""
+@pytest.mark.parametrize("length", ["steps=7", "steps=none", "tokens=800"])  # 7 steps each (128 tokens a step)
+def test_a_step_lr_table_with_exactly_steps_rows_trains_to_the_end(tmp_path, fast_config, read_metrics, length):
+    """No update follows the last, so the LR after it is never asked for: a table of one row per step is enough,
+    whether the run's length is given, taken from the table, or from a token budget."""
     table = tmp_path / "lr.csv"
     table.write_text("step,lr\n" + "".join(f"{t},{1e-3 * (7 - t) / 7!r}\n" for t in range(7)))
-    result = train(fast_config("steps=7", f"schedule='{table}'"), tmp_path / "run")
+    extra = ["steps=none"] if length.startswith("tokens") else []
+    result = train(fast_config(*extra, length, f"schedule='{table}'"), tmp_path / "run")
     assert result.status == "done" and result.steps_done == 7
     assert [r["lr"] for r in read_metrics(tmp_path / "run")] == pytest.approx([1e-3 * (7 - t) / 7 for t in range(7)])
+
+
+def test_a_finished_run_resumed_with_more_steps_keeps_every_lr_on_the_schedule(tmp_path, fast_config, read_metrics):
+    """The final checkpoint counts every update, so a longer resumed run trains step t at lr(t) (a decaying
+    schedule shows an off-by-one at once)."""
+    schedule = "schedule='linear:peak=1e-3,total=8,final=0'"
+    train(fast_config("steps=4", schedule), tmp_path / "split")
+    result = train(fast_config("steps=8", schedule), tmp_path / "split", resume=True)
+    assert result.status == "done" and result.steps_done == 8
+    want = [1e-3 * (8 - t) / 8 for t in range(8)]
+    assert [r["lr"] for r in read_metrics(tmp_path / "split")] == pytest.approx(want)
 
 
 def test_threads_apply_for_the_run_only(tmp_path, fast_config):

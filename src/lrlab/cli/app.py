@@ -111,11 +111,6 @@ class _OneLineErrors(TyperGroup):
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        for name, (module, help_line) in COMMANDS.items():
-            self.add_command(_Lazy(name, module, help_line))
-
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
@@ -126,8 +121,19 @@ class _OneLineErrors(TyperGroup):
             fail(f"{where}{exc.strerror or type(exc).__name__}")
 
 
+class _Root(_OneLineErrors):
+    """The ``lrlab`` group: every command of :data:`COMMANDS`, loaded when used (a command registered on the
+    app itself under the same name wins)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name, (module, help_line) in COMMANDS.items():
+            if name not in self.commands:
+                self.add_command(_Lazy(name, module, help_line))
+
+
 app = typer.Typer(
-    cls=_OneLineErrors,
+    cls=_Root,
     help="lrlab: choose warmup, peak LR, batch size and decay schedule by measurement and prediction.",
     no_args_is_help=True,
     add_completion=False,

@@ -1,10 +1,10 @@
-"""Shared plumbing for lrlab's optimizers: one foreach pass per parameter group.
+"""Shared plumbing for lrlab's optimizers: one foreach (or fused) pass per parameter group.
 
 Every optimizer here subclasses :class:`ForeachOptimizer` and implements two hooks:
 
 - ``_init_state(p, group)``: create the per-parameter state tensors (lazily, on the first ``step``).
 - ``_update(group, params, grads, states, t)``: update the float32 (or float64) working copies ``params`` in
-  place with ``torch._foreach_*`` calls, given the gradients ``grads`` (never modify them: for float32
+  place with ``torch._foreach_*`` calls (or a fused kernel), given the gradients ``grads`` (never modify them: for float32
   parameters they are the ``.grad`` tensors themselves) and the 1-based step count ``t`` of this update.
 
 Conventions shared by all of them:
@@ -16,7 +16,8 @@ Conventions shared by all of them:
   that have taken different numbers of steps (a parameter without a gradient is skipped) are updated in
   separate foreach calls, one per step count.
 - ``maximize=True`` ascends the objective: the gradient is negated before anything else.
-- On the CPU the tensors are processed in cache-sized runs (see ``_chunks``); elsewhere in one run.
+- On the CPU the tensors are processed in cache-sized runs (see ``_chunks``; off where ``cpu_chunks`` is False,
+  an update that is one fused kernel pass); elsewhere in one run.
 """
 
 from __future__ import annotations

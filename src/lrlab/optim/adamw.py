@@ -16,7 +16,7 @@ FUSED_DEVICES = ("cpu", "cuda")
 
 
 class AdamW(ForeachOptimizer):
-    r"""AdamW (decoupled weight decay), foreach, with ``v_init`` choosing how the second moment starts.
+    r"""AdamW (decoupled weight decay), with ``v_init`` choosing how the second moment starts.
 
     For each parameter w with gradient g_t at the 1-based step t (lr eta, weight decay lambda):
 
@@ -27,8 +27,9 @@ class AdamW(ForeachOptimizer):
 
     with m_0 = 0 and
 
-    - ``v_init="zero"``: v_0 = 0, which is ``torch.optim.AdamW``: on CPU and CUDA the update runs in torch's own
-      fused AdamW kernel (``torch.optim.AdamW(fused=True)``, bit for bit), elsewhere in foreach ops of
+    - ``v_init="zero"``: v_0 = 0, which is ``torch.optim.AdamW``. On CPU and CUDA the update runs in torch's
+      own fused AdamW kernel (for float32 parameters bit for bit ``torch.optim.AdamW(fused=True)``; bfloat16 and
+      float16 parameters keep float32 state here), elsewhere, and for non-contiguous tensors, in foreach ops of
       ``torch.optim.AdamW(foreach=True)``'s order;
     - ``v_init="grad"`` (GI-Adam, Kalra & Barkeshli 2024, arXiv:2406.09405): v_0 = g_0^2, bias correction
       kept. Early on v_t / (1 - beta2^t) is then about g^2 / (1 - beta2^t), so the first updates are about
@@ -121,14 +122,17 @@ class AdamW(ForeachOptimizer):
         lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
         exp_avgs = [s["exp_avg"] for s in states]
         exp_avg_sqs = [s["exp_avg_sq"] for s in states]
-        if params[0].device.type in FUSED_DEVICES:
-            # torch's fused AdamW kernel: the same update in one pass over each tensor. It reads the step count
-            # (bias corrections) from a tensor on the parameters' device and does not advance it.
-            step = torch.tensor(float(t), dtype=torch.float32, device=params[0].device)
-            torch._fused_adamw_(
-                params, grads, exp_avgs, exp_avg_sqs, [], [step] * len(params), amsgrad=False, lr=lr,
-                beta1=beta1, beta2=beta2, weight_decay=wd, eps=eps, maximize=False,
-            )  # fmt: skip
+        if _fusable(params, grads, exp_avgs, exp_avg_sqs):
+            # torch's fused AdamW kernel: the same update in one pass over each tensor, one call per dtype. It
+            # reads the step count (bias corrections) from a tensor on the parameters' device and does not
+            # advance it; torch.full fills it on the device (no host-to-device copy, no sync on CUDA).
+            step = torch.full((), float(t), dtype=torch.float32, device=params[0].device)
+            for idx in _by_dtype(params):
+                torch._fused_adamw_(
+                    [params[i] for i in idx], [grads[i] for i in idx], [exp_avgs[i] for i in idx],
+                    [exp_avg_sqs[i] for i in idx], [], [step] * len(idx), amsgrad=False, lr=lr, beta1=beta1,
+                    beta2=beta2, weight_decay=wd, eps=eps, maximize=False,
+                )  # fmt: skip
             return
         if wd != 0:
             torch._foreach_mul_(params, 1 - lr * wd)
@@ -140,6 +144,21 @@ class AdamW(ForeachOptimizer):
         torch._foreach_div_(denom, (1 - beta2**t) ** 0.5)
         torch._foreach_add_(denom, eps)
         torch._foreach_addcdiv_(params, exp_avgs, denom, step_size)
+
+
+def _fusable(*lists: list[torch.Tensor]) -> bool:
+    """Whether torch's fused kernel computes this update: a device that has it, and every tensor contiguous
+    (the kernel walks the storage, so a gradient laid out unlike its parameter, e.g. transposed or expanded,
+    would be paired with the wrong elements; autograd's gradients are laid out like their parameters)."""
+    return lists[0][0].device.type in FUSED_DEVICES and all(x.is_contiguous() for xs in lists for x in xs)
+
+
+def _by_dtype(params: list[torch.Tensor]) -> list[list[int]]:
+    """Indices of ``params`` grouped by dtype (the kernel takes one dtype per call)."""
+    groups: dict[torch.dtype, list[int]] = {}
+    for i, p in enumerate(params):
+        groups.setdefault(p.dtype, []).append(i)
+    return list(groups.values())
 
 
 class GIAdamW(AdamW):

@@ -52,8 +52,8 @@ def catapult_search(
     max_trials: int = 40,
 ) -> CatapultResult:
     """Find eta_c for ``optimizer`` (its per-group LR ratios are kept; LR = eta x ratio) on ``loss_fn``'s batch."""
-    if lr_start <= 0 or grow <= 1 or k < 1 or rel_tol <= 0:
-        raise InputError("catapult search needs lr_start > 0, grow > 1, k >= 1 and rel_tol > 0")
+    if lr_start <= 0 or grow <= 1 or k < 1 or rel_tol <= 0 or max_trials < 1:
+        raise InputError("catapult search needs lr_start > 0, grow > 1, k >= 1, rel_tol > 0 and max_trials >= 1")
     ratios = group_ratios(optimizer)
     trials: list[Trial] = []
 

@@ -2,7 +2,8 @@
 
 Step convention (every lrlab schedule): ``t`` is the 0-based count of optimizer updates already done, and
 ``lr(t)`` is the learning rate used by update ``t``. With gradient accumulation, ``t`` counts optimizer updates,
-never micro-batches. Schedules are pure: evaluating one has no side effects and keeps no step counter.
+never micro-batches. Schedules are pure: evaluating one has no observable side effects and keeps no step counter
+(one step at a time, a schedule keeps a cache of nearby values; see ``Schedule._one``).
 """
 
 from __future__ import annotations
@@ -66,20 +67,28 @@ class Schedule(ABC):
     def _one(self, t: int) -> float:
         """lr(t) from a memo of the block of :data:`BLOCK` steps around ``t``, computed by the vectorized path
         (so the same float64 values). A scheduler walks the steps in order, so one block is kept: the memo costs
-        a list lookup on 1023 steps of 1024 and ~8 KB, and it is invisible (no field; equality and ``str`` are the
-        fields')."""
+        a list lookup on 1023 steps of 1024 and about 32 KB, and it is a cache only (no field: equality, ``str``
+        and pickles are the fields'). A block that cannot be evaluated whole (a table ends inside it) is
+        remembered as such, and its steps are evaluated one at a time, with the error, if any, naming ``t``."""
         start = t - t % BLOCK
         memo = self.__dict__.get("_block")
         if memo is None or memo[0] != start:
             stop = start + BLOCK
-            total = self.total
-            if total is not None and start < total < stop:  # a table ends there: no value past it is asked for
+            total = getattr(self, "total", None)
+            if total is not None and start < total < stop:  # a table may end there: stop the block at its end
                 stop = total
-            memo = (start, self._lr(np.arange(start, stop, dtype=np.int64)).tolist())
+            try:
+                values = self._lr(np.arange(start, stop, dtype=np.int64)).tolist()
+            except InputError:  # e.g. a table inside a Join ends within the block
+                values = []
+            memo = (start, values)
             object.__setattr__(self, "_block", memo)  # frozen dataclasses too: a cache, not state
         values = memo[1]
         i = t - start
         return values[i] if i < len(values) else float(self._lr(np.array([t], dtype=np.int64))[0])
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_block"}  # the memo is not pickled or copied
 
     @abstractmethod
     def _lr(self, t: np.ndarray) -> np.ndarray:

@@ -62,6 +62,13 @@ class ScheduleLR(LRScheduler):
             return [s(t) for s in self.schedules]
         return [base * s(t) for base, s in zip(self.base_lrs, self.schedules, strict=True)]
 
+    def advance(self) -> None:
+        """Count one update without setting the next LR: after a run's last update, where lr(t) is never used
+        (and a step,lr table of exactly t rows has no value). ``state_dict()`` then counts every update, so a
+        resume with more steps continues at lr(t)."""
+        self.last_epoch += 1
+        self._step_count += 1
+
     # torch's deprecated ``step(epoch)`` path asks for a closed form; a pure schedule is one.
     _get_closed_form_lr = get_lr
 

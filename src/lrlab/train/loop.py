@@ -409,8 +409,10 @@ class Trainer:
         if cfg.grad_clip > 0:
             ctx.row["grad_norm"] = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip).item()
         self._optimizer_step(first=step == self.start_step and not self.recorded)
-        if step + 1 < cfg.steps:  # no update follows the last: lr(steps) is never used (a table may not have it)
+        if step + 1 < self.total_steps:
             self.scheduler.step()
+        else:  # no update follows the last: count it, but lr(steps) is never used (a step,lr table has none)
+            self.scheduler.advance()
         self.hooks("after_step", ctx)
         self.optimizer.zero_grad(set_to_none=True)
         ctx.row["tokens"] = (step + 1) * cfg.tokens_per_step
