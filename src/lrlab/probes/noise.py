@@ -46,15 +46,22 @@ class BiasCorrectedEMA:
 class GNSProbe(Probe):
     """B_simple from the micro-batches of gradient accumulation: small = one micro-batch, big = the whole step.
 
-    On probe steps a post-accumulate-grad hook on every parameter records each micro-batch's contribution to
-    ``.grad`` (one extra copy of the gradients, and a subtraction and a norm per parameter per micro-batch). It
-    assumes the trainer's convention that ``.grad`` after the backward passes is the mean of the micro-batch
+    Micro-batch i's contribution to ``.grad`` is the gradient sum after its backward pass minus the sum before
+    it. On probe steps a forward pre-hook on the model marks each micro-batch's start: there the contribution
+    of the one before is ``.grad`` minus a copy kept at the previous start (one foreach subtraction, norm and
+    copy over all parameters, no per-parameter Python); the last contribution is taken in ``after_backward``.
+    It assumes the trainer's convention that ``.grad`` after the backward passes is the mean of the micro-batch
     gradients (each micro-batch loss divided by the number of micro-batches), so micro-batch i's own gradient is
-    A x its contribution. Needs A >= 2 micro-batches a step. Under DDP each process records its own micro-batches
-    (the hook sees ``.grad`` before DDP writes the all-reduced mean into it, at the end of the backward pass), the
-    squared norms are averaged over every process's micro-batches (one all-reduce of A numbers), and the big batch
-    is the all-reduced global one (B_big = A x processes x micro-batch rows): the estimate equals one process's
-    with A x processes micro-batches of the same rows.
+    A x its contribution. Needs A >= 2 micro-batches a step. Under DDP the last backward pass writes the
+    all-reduced mean into ``.grad``, so there the last contribution comes from a post-accumulate-grad hook on
+    every parameter during that pass (it sees this process's sum before DDP replaces it); the squared norms are
+    averaged over every process's micro-batches (one all-reduce of A numbers), and the big batch is the
+    all-reduced global one (B_big = A x processes x micro-batch rows): the estimate equals one process's with
+    A x processes micro-batches of the same rows.
+
+    Cost per probe step, beyond the step itself: about 2 + 3 (A - 1) passes over the gradients (norms, one
+    subtraction and one copy per micro-batch boundary) and one gradient-sized buffer; it grows with the model
+    as the gradients do, about like one optimizer step's memory traffic.
     """
 
     name = "gns"
@@ -62,6 +69,7 @@ class GNSProbe(Probe):
     def __init__(self, every: int = 1, beta: float = 0.95) -> None:
         super().__init__(every)
         self.g2, self.trace = BiasCorrectedEMA(beta), BiasCorrectedEMA(beta)
+        self._micro_sq: list[torch.Tensor] | None = None
 
     def on_step_start(self, ctx: Any) -> None:
         self.remove_hooks()
@@ -70,21 +78,34 @@ class GNSProbe(Probe):
             return
         if len(ctx.batch) < 2:
             raise InputError("the gns probe needs gradient accumulation (grad_accum >= 2) to compare batch sizes")
-        params = [p for p in ctx.model.parameters() if p.requires_grad]
-        self._micro_sq = torch.zeros(len(ctx.batch), dtype=torch.float64)
-        self._seen: dict[int, int] = {}
-        self._prev: dict[int, torch.Tensor] = {}
-        self._handles = [p.register_post_accumulate_grad_hook(self._record) for p in params]
+        self._params = [p for p in ctx.model.parameters() if p.requires_grad]
+        self._index = {id(p): i for i, p in enumerate(self._params)}
+        self._micro_sq, self._prev, self._starts = [], None, 0
+        self._last_parts: list[torch.Tensor] = []  # DDP: the last pass's per-parameter |contribution|^2
+        self._count, self._distributed = len(ctx.batch), getattr(ctx, "world_size", 1) > 1
+        self._handles = [ctx.model.register_forward_pre_hook(self._micro_start)]
 
-    def _record(self, p: torch.Tensor) -> None:
-        key = id(p)
-        micro = self._seen.get(key, 0)
-        grad = p.grad.detach()
-        prev = self._prev.get(key)
-        contribution = grad if prev is None else grad - prev
-        self._micro_sq[micro] += contribution.float().pow(2).sum().item()
-        self._prev[key] = grad.clone()
-        self._seen[key] = micro + 1
+    def _grads(self) -> list[torch.Tensor]:
+        """The gradient sums so far (zeros for a parameter that has none yet)."""
+        return [p.grad.detach() if p.grad is not None else torch.zeros_like(p) for p in self._params]
+
+    def _contribution_sq(self, grads: list[torch.Tensor]) -> torch.Tensor:
+        """|the micro-batch's contribution|^2 = |grads - grads at its start|^2, over all parameters."""
+        return _sum_sq(grads if self._prev is None else torch._foreach_sub(grads, self._prev))
+
+    def _micro_start(self, module: Any, args: Any) -> None:
+        i, self._starts = self._starts, self._starts + 1
+        if i == 0:
+            return
+        grads = self._grads()
+        self._micro_sq.append(self._contribution_sq(grads))
+        self._prev = [g.clone() for g in grads]
+        if i == self._count - 1 and self._distributed:  # see the class doc: the last pass's own contributions
+            self._handles += [p.register_post_accumulate_grad_hook(self._record_last) for p in self._params]
+
+    def _record_last(self, p: torch.Tensor) -> None:
+        contribution = p.grad.detach() - self._prev[self._index[id(p)]]
+        self._last_parts.append(contribution.double().pow(2).sum())  # on its device: no sync per parameter
 
     def after_backward(self, ctx: Any) -> None:
         self.remove_hooks()
@@ -92,13 +113,14 @@ class GNSProbe(Probe):
             return
         a = len(ctx.batch)
         rows = ctx.batch[0][0].shape[0]
-        micro_sq = self._micro_sq
-        if getattr(ctx, "world_size", 1) > 1:  # every process's micro-batches, not only this one's
+        last = _sum_sq(self._last_parts, squared=True) if self._distributed else self._contribution_sq(self._grads())
+        micro_sq = torch.stack([*self._micro_sq, last]).double().cpu()
+        if self._distributed:  # every process's micro-batches, not only this one's
             micro_sq = micro_sq.to(next(ctx.model.parameters()).device)
             torch.distributed.all_reduce(micro_sq)
             micro_sq = micro_sq.cpu() / ctx.world_size
         small_sq = (a * a * micro_sq).mean().item()  # micro gradient = A x its contribution
-        big_sq = sum(p.grad.detach().float().pow(2).sum().item() for p in ctx.model.parameters() if p.grad is not None)
+        big_sq = _sum_sq([p.grad.detach() for p in ctx.model.parameters() if p.grad is not None]).item()
         b_small, b_big = rows, rows * a * getattr(ctx, "world_size", 1)
         g2_now, trace_now = noise_scale_estimates(small_sq, big_sq, b_small, b_big)
         g2, trace = self.g2.update(g2_now), self.trace.update(trace_now)
@@ -107,4 +129,20 @@ class GNSProbe(Probe):
             values["gns"] = trace / g2
             values["grad_snr"] = b_big * g2 / trace if trace > 0 else float("inf")
         log_rank0(ctx, values)
-        self._prev, self._micro_sq = {}, None
+        self._prev, self._micro_sq = None, None
+
+
+def _sum_sq(tensors: list[torch.Tensor], squared: bool = False) -> torch.Tensor:
+    """sum_i |t_i|^2 (or sum_i t_i for 0-d ``squared`` parts) as a float64 0-d CPU tensor: one foreach norm (in
+    float32 at least) and one transfer per device."""
+    by_device: dict[torch.device, list[torch.Tensor]] = {}
+    for t in tensors:
+        by_device.setdefault(t.device, []).append(t)
+    total = torch.zeros((), dtype=torch.float64)
+    for group in by_device.values():
+        if squared:
+            total += torch.stack(group).double().sum().cpu()
+            continue
+        dtype = torch.float64 if any(t.dtype == torch.float64 for t in group) else torch.float32
+        total += torch.stack(torch._foreach_norm(group, 2, dtype=dtype)).double().pow(2).sum().cpu()
+    return total
