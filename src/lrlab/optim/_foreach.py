@@ -4,8 +4,8 @@ Every optimizer here subclasses :class:`ForeachOptimizer` and implements two hoo
 
 - ``_init_state(p, group)``: create the per-parameter state tensors (lazily, on the first ``step``).
 - ``_update(group, params, grads, states, t)``: update the float32 (or float64) working copies ``params`` in
-  place with ``torch._foreach_*`` calls (or a fused kernel), given the gradients ``grads`` (never modify them: for float32
-  parameters they are the ``.grad`` tensors themselves) and the 1-based step count ``t`` of this update.
+  place with ``torch._foreach_*`` calls (or a fused kernel), given the gradients ``grads`` (never modify them:
+  for float32 parameters they are the ``.grad`` tensors themselves) and the 1-based step count ``t``.
 
 Conventions shared by all of them:
 
