@@ -10,6 +10,7 @@ pilots plus its verify run at most 20% of the grid's), and the study's predicted
     python benchmarks/study.py --workers 2                      # examples/demo.toml's budget: about an hour here
     python benchmarks/study.py --workers 2 --pilot-share 1.0    # pilots as long as one full run: still <= 8%
     python benchmarks/study.py --steps 2000 --pilot-share 0.4   # a smaller budget (the pilots need >= 10 steps)
+    python benchmarks/study.py --workers 2 --pilot-share 1.0 --seed 1   # another seed: every run is new
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def main() -> None:
     ap.add_argument("--study", type=Path, default=ROOT / "examples" / "demo.toml")
     ap.add_argument("--steps", type=int, default=None, help="full budget in steps at the base batch size")
     ap.add_argument("--pilot-share", type=float, default=None)
+    ap.add_argument("--seed", type=int, default=None, help="the base config's seed (weights and batches)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--store", type=Path, default=None, help="run store (default: a temporary file)")
     ap.add_argument("--json", action="store_true", help="also print the numbers as one JSON object")
@@ -51,7 +53,10 @@ def main() -> None:
         spec = replace(spec, tokens=args.steps * spec.base.tokens_per_step)
     if args.pilot_share is not None:
         spec = replace(spec, pilot_share=args.pilot_share)
-    spec = replace(spec, name=f"bench-{spec.name}-{spec.tokens}-{spec.pilot_share}", workers=args.workers)
+    if args.seed is not None:
+        spec = replace(spec, base=replace(spec.base, seed=args.seed))
+    name = f"bench-{spec.name}-{spec.tokens}-{spec.pilot_share}-seed{spec.base.seed}"
+    spec = replace(spec, name=name, workers=args.workers)
     store_path = args.store or Path(tempfile.mkdtemp()) / "bench.db"
     with Store(store_path) as store:
         where = Executor("local", args.workers)

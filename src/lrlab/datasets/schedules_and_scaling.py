@@ -46,7 +46,8 @@ def groups(root: str | Path) -> list[str]:
     return sorted(manifest(root)["groups"])
 
 
-def _runs(root: str | Path, group: str) -> list[dict]:
+def runs(root: str | Path, group: str) -> list[dict]:
+    """The manifest's entries of one group's curves (``name``, ``kind``, ``peak_lr``, ``T``, ...)."""
     table = manifest(root)["groups"]
     if group not in table:
         raise InputError(f"unknown group {clip(group)!r}; the data at {root} has {', '.join(sorted(table))}")
@@ -60,22 +61,22 @@ def split(root: str | Path, group: str, protocol: str) -> tuple[list[str], list[
     """(pilot names, target names) of one group under a protocol (see the module docstring)."""
     if protocol not in PROTOCOLS:
         raise InputError(f"unknown protocol {clip(protocol)!r}; choose one of {', '.join(PROTOCOLS)}", "protocol")
-    runs = _runs(root, group)
+    entries = runs(root, group)
 
     def of(kind: str) -> list[dict]:
-        return sorted((r for r in runs if str(r["kind"]).startswith(kind)), key=lambda r: r["T"])
+        return sorted((r for r in entries if str(r["kind"]).startswith(kind)), key=lambda r: r["T"])
 
     const, cos, wsd = of("const"), of("cos"), of("wsd")
     if not const or not (cos if protocol == "cross-peak" else len(wsd) > 1):
         raise InputError(f"group {clip(group)!r} lacks the runs of the {protocol} protocol")
     second = cos[0] if protocol == "cross-peak" else wsd[0]
     pilots = [const[-1]["name"], second["name"]]
-    pool = runs if protocol == "cross-peak" else wsd
+    pool = entries if protocol == "cross-peak" else wsd
     return pilots, [r["name"] for r in pool if r["name"] not in pilots]
 
 
 def curve(root: str | Path, group: str, name: str) -> Curve:
     """One validation-loss curve, its per-step LR from the ``NAME.lr.csv`` sidecar."""
-    if name not in {r["name"] for r in _runs(root, group)}:
+    if name not in {r["name"] for r in runs(root, group)}:
         raise InputError(f"group {clip(group)!r} has no curve {clip(name)!r}")
     return load_curve(Path(root) / group / f"{name}.csv")

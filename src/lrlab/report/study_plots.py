@@ -146,18 +146,19 @@ def pilots_and_fits(result: StudyResult) -> Figure:
 
 
 def candidates(result: StudyResult) -> Figure:
-    """Each family's best schedule (by the median of the laws) and its predicted loss curve with the laws' range."""
+    """Each family's best schedule (by the ranking law, as the choice is made) and its predicted loss curve: the
+    median of the laws, with their range."""
     s = result.schedule
     best = {}
     for c in s.candidates:
-        if c.name not in best or c.loss < best[c.name].loss:
+        if c.name not in best or c.score(s.auto) < best[c.name].score(s.auto):
             best[c.name] = c
     fig = Figure(figsize=TALL, layout="constrained")
     ax_lr, ax_loss = fig.subplots(1, 2)
     t = np.arange(s.total)
     steps = np.unique(np.linspace(max(2 * s.warmup, 1), s.total - 1, 60).astype(int))
     for k, c in enumerate(best.values()):
-        mark = " (recommended)" if c is s.chosen or (c.name == s.chosen.name and c.loss == s.chosen.loss) else ""
+        mark = " (recommended)" if c is s.chosen else ""
         ax_lr.plot(t, c.schedule.values(s.total), color=f"C{k}", label=f"{c.name}{mark}")
         pred, lo, hi = s.predicted_curve(c, steps)
         ax_loss.plot(steps, pred, color=f"C{k}", label=f"{c.name}: {c.loss:.4f}")

@@ -170,18 +170,27 @@ def _step3(page: Page, r: StudyResult) -> None:
     ratio = s.total / max(c.steps[-1] + 1 for c in s.curves)
     page.paragraph(
         f"The laws, fitted on two pilots of {int(s.curves[0].steps[-1]) + 1} steps, predict the {s.total:,}-step run"
-        f" ({ratio:.0f}x longer); the {s.chosen.name} schedule has the lowest median predicted final loss"
-        f" ({s.chosen.loss:.4f}). Over so long an extrapolation read the laws' range as the uncertainty."
+        f" ({ratio:.0f}x longer). Ranked by {s.auto or 'the median of the laws'} (the pilots-only protocol's law),"
+        f" the {s.chosen.name} schedule is lowest; free-form schedules are shown but never chosen. Its predicted"
+        f" final loss, the median of the laws, is {s.chosen.loss:.4f}: over so long an extrapolation read the laws'"
+        " range as the uncertainty."
     )
     page.figure(plots.pilots_and_fits(r), alt="schedule pilots with fitted laws", caption="pilots and fits")
     page.figure(plots.candidates(r), alt="candidate schedules and predicted loss", caption="candidates")
     page.table(
-        ["family", "found by", "schedule", "median predicted final loss", "laws' range"],
+        ["family", "found by", "schedule", f"ranked by ({s.auto or 'median'})", "median of the laws", "laws' range"],
         [
-            [c.name, c.law or "-", str(c.schedule), f"{c.loss:.4f}", f"[{c.band[0]:.4f}, {c.band[1]:.4f}]"]
-            for c in sorted(s.candidates, key=lambda c: c.loss)
+            [
+                c.name,
+                c.law or "-",
+                str(c.schedule),
+                f"{c.score(s.auto):.4f}",
+                f"{c.loss:.4f}",
+                f"[{c.band[0]:.4f}, {c.band[1]:.4f}]",
+            ]
+            for c in sorted(s.candidates, key=lambda c: c.score(s.auto))
         ],
-        caption=f"the pilots-only protocol's own pick: {s.auto or 'none'}",
+        caption="every law's optimum of each family, and the baseline; predicted final validation loss",
     )
 
 
