@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lrlab.errors import InputError
-from lrlab.optim import Lion, LionAR
+from lrlab.optim import Lion, LionAR, _compiled
 from lrlab.optim.lion_rotational import equilibrium_angle
 
 
@@ -68,12 +68,19 @@ def _row_stats(w):
     return rows.norm(dim=1), rows.mean(dim=1)
 
 
-def test_lionar_invariants_every_step():
-    """Row norms stay at n0, rows stay zero-mean, the update is orthogonal to the row, angle = equilibrium."""
+@pytest.mark.parametrize("fused", [False, True])
+def test_lionar_invariants_every_step(fused, monkeypatch):
+    """Row norms stay at n0, rows stay zero-mean, the update is orthogonal to the row, angle = equilibrium; on the
+    foreach path and on the compiled one (whose new norm comes from row sums)."""
+    kernels = []
+    if fused:
+        monkeypatch.setattr(_compiled, "MIN_ELEMENTS", 0)
+        real = _compiled.run
+        monkeypatch.setattr(_compiled, "run", lambda name, *a: kernels.append(name) or real(name, *a))
     lr, wd, betas = 3e-3, 0.1, (0.9, 0.99)
     gen = torch.Generator().manual_seed(2)
     w = torch.nn.Parameter(torch.randn(16, 64, generator=gen) + 1.0)  # rows start with a nonzero mean
-    opt = LionAR([w], lr=lr, weight_decay=wd, betas=betas)
+    opt = LionAR([w], lr=lr, weight_decay=wd, betas=betas, fused=fused)
     eta_r = equilibrium_angle(lr, wd, betas, nesterov=False)
     n0, update_sq_ema, angles = None, torch.zeros(16, dtype=torch.float64), []
     for t in range(1, 101):
@@ -109,6 +116,7 @@ def test_lionar_invariants_every_step():
         assert angle.mean().item() == pytest.approx(eta_r, rel=0.06)
         angles.append(angle.mean().item())
     assert sum(angles) / len(angles) == pytest.approx(eta_r, rel=0.02)
+    assert kernels == (["lion_rotational"] * 100 if fused else [])
 
 
 def test_lionar_gives_vectors_plain_lion():

@@ -136,7 +136,8 @@ class ForeachOptimizer(Optimizer):
     cpu_chunks = True
 
     def _step_params(self, group: dict[str, Any], params: list[torch.Tensor], t: int) -> None:
-        for chunk in _chunks(params, split_cpu=self.cpu_chunks):
+        # a fused group's update is one compiled call over its large tensors: one run, not one call per chunk
+        for chunk in _chunks(params, split_cpu=self.cpu_chunks and not group.get("fused", False)):
             states = [self.state[p] for p in chunk]
             torch._foreach_add_([s["step"] for s in states], 1.0)
             work = [p if p.dtype not in _LOW_PRECISION else p.float() for p in chunk]

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from lrlab.optim import _compiled
 from lrlab.optim._foreach import ForeachOptimizer, check_betas, check_range, compute_dtype
 from lrlab.optim.snr import snr_factors
 
@@ -25,6 +26,11 @@ _FAMILY_OPTIONS = """
       rho the tensor's estimated gradient signal-to-noise ratio (see :mod:`lrlab.optim.snr` for the estimate
       and its cost); k = 1 (default) switches it off.
     - ``maximize``: ascend instead of descend.
+    - ``fused``: update each group's large contiguous float CPU tensors in one call of a kernel that torch.compile
+      builds on the first step (:mod:`lrlab.optim._compiled`: the same formulas, equal up to float rounding;
+      10-40 s of compiling in a fresh process, a few seconds with Inductor's on-disk cache, and a C++
+      compiler; without one it warns once and keeps the foreach path); other tensors, and other devices, keep
+      the foreach path. Worth it for long CPU runs; default False.
 """
 
 
@@ -102,6 +108,7 @@ class Lion(ForeachOptimizer):
         inverse_bias_correction: bool = False,
         snr_gain: float = 1.0,
         maximize: bool = False,
+        fused: bool = False,
         _extra: dict[str, Any] | None = None,
     ) -> None:
         name = type(self).__name__
@@ -119,6 +126,7 @@ class Lion(ForeachOptimizer):
             inverse_bias_correction=inverse_bias_correction,
             snr_gain=snr_gain,
             maximize=maximize,
+            fused=bool(fused),
             **(_extra or {}),  # subclasses' own options, so that every param group carries them
         )
         super().__init__(params, defaults)
@@ -140,6 +148,12 @@ class Lion(ForeachOptimizer):
         factors = None
         if group["snr_gain"] > 1.0:
             factors = snr_factors(grads, momenta, states, beta2, t, group["snr_gain"])
+        if group.get("fused", False):
+            rest = self._fused(group, params, grads, states, factors, t)
+            if not rest:
+                return
+            params, grads, states, momenta = ([x[i] for i in rest] for x in (params, grads, states, momenta))
+            factors = None if factors is None else [factors[i] for i in rest]
         if group["nesterov"]:
             torch._foreach_lerp_(momenta, grads, 1 - beta2)
             direction = torch._foreach_lerp(momenta, grads, 1 - beta1)
@@ -149,6 +163,60 @@ class Lion(ForeachOptimizer):
         torch._foreach_sign_(direction)
         scale = group["lr"] * (1 - beta2**t if group["inverse_bias_correction"] else 1.0)
         self._apply(LionStep(group, params, list(direction), factors, scale, states, t))
+
+    def _fused(
+        self,
+        group: dict[str, Any],
+        params: list[torch.Tensor],
+        grads: list[torch.Tensor],
+        states: list[dict[str, torch.Tensor]],
+        factors: list[torch.Tensor] | None,
+        t: int,
+    ) -> list[int]:
+        """``fused=True``: update the tensors that :func:`_compiled.fusable` admits in one compiled call per dtype;
+        return the indices of the rest, for the foreach path."""
+        rest, by_dtype = [], {}
+        for i, (w, g, state) in enumerate(zip(params, grads, states, strict=True)):
+            if _compiled.fusable(w, g, state["exp_avg"]):
+                by_dtype.setdefault(w.dtype, []).append(i)
+            else:
+                rest.append(i)
+        for batch in by_dtype.values():
+            pick = [params[i] for i in batch], [grads[i] for i in batch], [states[i] for i in batch]
+            undone = self._fused_batch(group, t, *pick, None if factors is None else [factors[i] for i in batch])
+            rest += [batch[j] for j in undone]
+        return sorted(rest)
+
+    def _fused_batch(
+        self,
+        group: dict[str, Any],
+        t: int,
+        params: list[torch.Tensor],
+        grads: list[torch.Tensor],
+        states: list[dict[str, torch.Tensor]],
+        factors: list[torch.Tensor] | None,
+    ) -> list[int]:
+        """Lion's update of fusable tensors of one dtype in one compiled call; returns the indices it did not
+        update (all of them if the kernel cannot be compiled here). Hyperparameters: kappa (b1, or b1 b2 with
+        Nesterov), 1 - b2, the decay factor 1 - eta lambda, and per tensor the scale eta f_i (times 1 - b2^t
+        with inverse bias correction)."""
+        flat = [[x.view(-1) for x in xs] for xs in (params, grads, [s["exp_avg"] for s in states])]
+        hyper = self._fused_hyper(group, params[0].dtype)
+        ok, _ = _compiled.run("lion", *flat, hyper, self._fused_scales(group, t, factors, params))
+        return [] if ok else list(range(len(params)))
+
+    @staticmethod
+    def _fused_hyper(group: dict[str, Any], dtype: torch.dtype) -> torch.Tensor:
+        """(kappa, 1 - b2, 1 - eta lambda) as one tensor: a new LR recompiles nothing."""
+        beta1, beta2 = group["betas"]
+        kappa = beta1 * beta2 if group["nesterov"] else beta1
+        return torch.tensor([kappa, 1 - beta2, 1 - group["lr"] * group["weight_decay"]], dtype=dtype)
+
+    @staticmethod
+    def _fused_scales(group: dict[str, Any], t: int, factors: list[torch.Tensor] | None, params) -> torch.Tensor:
+        """Per tensor of ``params``: eta (times 1 - b2^t with inverse bias correction) times its SNR factor."""
+        scale = group["lr"] * (1 - group["betas"][1] ** t if group["inverse_bias_correction"] else 1.0)
+        return _compiled.per_tensor(scale, factors, len(params), params[0].dtype)
 
     def _apply(self, step: LionStep) -> None:
         """w_i <- w_i (1 - eta lambda) - scale f_i u_i, in three foreach calls (overwrites ``step.direction``)."""
@@ -202,3 +270,15 @@ class LionA(Lion):
             torch._foreach_mul_(norms, [u.numel() ** 0.5 for u in step.direction])
             step = replace(step, factors=norms if step.factors is None else torch._foreach_mul(norms, step.factors))
         super()._apply(step)
+
+    def _fused_batch(self, group, t, params, grads, states, factors) -> list[int]:
+        """LionA's update in one compiled call, on rows (``per_neuron`` matrices) or on each whole tensor as one row."""
+        rows = [(w.shape[0], -1) if group["per_neuron"] and w.ndim >= 2 else (1, -1) for w in params]
+        momenta = [s["exp_avg"] for s in states]
+        views = [[x.view(r) for x, r in zip(xs, rows, strict=True)] for xs in (params, grads, momenta)]
+        hyper = self._fused_hyper(group, params[0].dtype)
+        ok, _ = _compiled.run("lion_normalized", *views, hyper, self._fused_scales(group, t, factors, params))
+        if not ok:
+            return list(range(len(params)))
+        torch._foreach_lerp_(momenta, grads, 1 - group["betas"][1])
+        return []

@@ -9,11 +9,9 @@ from typing import Any
 import torch
 
 from lrlab.errors import InputError
+from lrlab.optim import _compiled
+from lrlab.optim._compiled import DEGENERATE, RMS_EMA, RMS_EPS
 from lrlab.optim.lion import _FAMILY_OPTIONS, Lion, LionStep
-
-RMS_EMA = 0.9  # r: EMA coefficient of the squared update norm per row
-RMS_EPS = 1e-8
-DEGENERATE = 1e-5  # ||d||^2 below this share of ||c||^2 is rounding residue (float32 eps times row length)
 
 
 def is_rotational(p: torch.Tensor, group: dict[str, Any]) -> bool:
@@ -116,6 +114,42 @@ class LionAR(Lion):
             state = step.states[i]
             factor = angle if step.factors is None else angle * step.factors[i]
             _rotate(step.params[i], step.direction[i], state["row_norm"], state["update_sq_ema"], factor, rms_bias)
+
+    def _fused_batch(self, group, t, params, grads, states, factors) -> list[int]:
+        """Rotating matrices' whole steps in one compiled call (rows as (rows, row length)); the other tensors get
+        Lion's. Hyperparameters: Lion's, 1 - r^t, and per matrix the angle eta_r f_i (times 1 - b2^t with inverse
+        bias correction)."""
+        undone = []
+        for rotates in (False, True):
+            part = [i for i, s in enumerate(states) if ("row_norm" in s) == rotates]
+            if not part:
+                continue
+            pick = [[xs[i] for i in part] for xs in (params, grads, states)]
+            part_factors = None if factors is None else [factors[i] for i in part]
+            if not rotates:
+                undone += [part[j] for j in super()._fused_batch(group, t, *pick, part_factors)]
+            elif not self._fused_rotate(group, t, *pick, part_factors):
+                undone += part
+        return undone
+
+    def _fused_rotate(self, group, t, params, grads, states, factors) -> bool:
+        """The rotation of each matrix in ``params`` in one compiled call; False if it cannot be compiled here."""
+        dtype = params[0].dtype
+        angle = equilibrium_angle(group["lr"], group["weight_decay"], group["betas"], group["nesterov"])
+        if group["inverse_bias_correction"]:
+            angle *= 1 - group["betas"][1] ** t
+        hyper = torch.cat((self._fused_hyper(group, dtype), torch.tensor([1 - RMS_EMA**t], dtype=dtype)))
+        momenta = [s["exp_avg"] for s in states]
+        rows = [(w.shape[0], -1) for w in params]
+        views = [[x.view(r) for x, r in zip(xs, rows, strict=True)] for xs in (params, grads, momenta)]
+        emas = [s["update_sq_ema"].view(w.shape[0], 1) for s, w in zip(states, params, strict=True)]
+        norms = [s["row_norm"].view(w.shape[0], 1) for s, w in zip(states, params, strict=True)]
+        angles = _compiled.per_tensor(angle, factors, len(params), dtype)
+        ok, new_emas = _compiled.run("lion_rotational", *views, norms, emas, hyper, angles)
+        if ok:
+            torch._foreach_copy_(emas, new_emas)
+            torch._foreach_lerp_(momenta, grads, 1 - group["betas"][1])
+        return ok
 
 
 def _rotate(

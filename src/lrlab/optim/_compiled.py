@@ -1,0 +1,149 @@
+"""The Lion family's ``fused=True`` path: a parameter group's update as one compiled call (torch.compile, Inductor).
+
+Why: on the CPU the foreach path makes about six passes over each tensor (lerp, lerp_, sign_, decay, add, and
+LionAR's row reductions), where torch's fused AdamW makes one. The update is memory bound, so passes are what
+costs: Lion's kernel reads a tensor's weights, gradient and momentum once and writes weights and momentum once;
+LionA's and LionAR's read them twice (row sums, then the write) and leave the momentum to one foreach lerp (see
+:func:`lion_normalized`). One call covers every large tensor of the group: a call per tensor would spend tens
+of microseconds each in torch.compile's guards and wrappers.
+
+- Each kernel takes lists of tensors and is compiled on its first call (``dynamic=True``: tensor sizes are
+  symbolic, so one compiled graph serves every model with the same number of large tensors per group; a
+  different number recompiles). A cold compile takes 10-40 s per kernel here (benchmarks/optim.py prints it);
+  Inductor's on-disk cache makes later processes' compiles a few seconds. The CPU
+  backend needs a C++ compiler; where compiling fails, :func:`run` says so in one warning and the optimizer
+  keeps its foreach path.
+- Hyperparameters enter as tensors (``hyper``, and one scale per tensor), so a new LR every step (a schedule)
+  or a new SNR factor recompiles nothing.
+- Only contiguous float32/float64 CPU tensors of at least ``MIN_ELEMENTS`` entries take this path
+  (:func:`fusable`): the small ones (biases, gains) are a sliver of the work, and on GPUs the foreach ops are
+  already horizontally fused.
+
+Formulas (per tensor; the optimizers' docstrings give the references): ``kappa`` is b1, or b1 b2 with Nesterov
+(then c_t = sign(b1 b2 m_{t-1} + (1 - b1 b2) g_t), the same direction as the foreach path's two lerps).
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable
+
+import torch
+
+MIN_ELEMENTS = 1 << 14  # smaller tensors stay on the foreach path
+# LionAR's row statistics (lion_rotational imports them from here)
+RMS_EMA = 0.9  # r: EMA coefficient of the squared update norm per row
+RMS_EPS = 1e-8
+DEGENERATE = 1e-5  # ||d||^2 below this share of ||c||^2 is rounding residue (float32 eps times row length)
+
+
+def lion(ws, gs, ms, hyper, scales) -> None:
+    """Per tensor i (1-D views): w <- decay w - scales[i] sign(kappa m + (1 - kappa) g);  m <- m + (1 - b2)(g - m).
+
+    ``hyper`` = (kappa, 1 - b2, decay)."""
+    kappa, one_minus_b2, decay = hyper[0], hyper[1], hyper[2]
+    for i, (w, g, m) in enumerate(zip(ws, gs, ms, strict=True)):
+        c = torch.sign(torch.lerp(g, m, kappa))
+        w.copy_(w * decay - scales[i] * c)
+        m.copy_(torch.lerp(m, g, one_minus_b2))
+
+
+def lion_normalized(ws, gs, ms, hyper, scales) -> None:
+    """LionA on rows (R, C): u = c sqrt(C) / max(||c||_row, 1), then w <- decay w - scales[i] u.
+
+    The momenta are left to the caller (one ``_foreach_lerp_``): Inductor 2.13 fails to compile a row reduction
+    that writes two of its inputs in place (KeyError in its CPU outer-loop fusion)."""
+    kappa, decay = hyper[0], hyper[2]
+    for i, (w, g, m) in enumerate(zip(ws, gs, ms, strict=True)):
+        c = torch.sign(torch.lerp(g, m, kappa))
+        nonzero = (c * c).sum(dim=1, keepdim=True)  # ||c||^2 of a sign vector: its nonzero count
+        w.copy_(w * decay - scales[i] * c * torch.rsqrt(nonzero.clamp(min=1.0) / c.shape[1]))
+
+
+def lion_rotational(ws, gs, ms, row_norms, update_sq_emas, hyper, angles) -> list[torch.Tensor]:
+    """LionAR's rotation of the rows (R, C) of each w in place, angle ``angles[i]``; returns the new
+    ``update_sq_ema`` of each (R, 1) and leaves the momenta to the caller, as :func:`lion_normalized` does.
+    ``hyper`` = (kappa, 1 - b2, decay, 1 - r^t).
+
+    The formulas of ``lion_rotational._rotate`` (d = c - mean(c) - k w, k = <c, w>/n0^2, the step s along -d),
+    except the final rescale: w' = a w + b - s c with a = 1 + s k and b = s mean(c), so the measured ||w'||^2 =
+    a^2 S_ww + C b^2 + s^2 S_cc + 2ab S_w - 2as S_cw - 2bs S_c comes from row sums of the one pass that reads w,
+    g and m (S_xy = sum_row x y, S_x = sum_row x). That saves a pass over every matrix (the update is memory
+    bound) and, like the measured norm of the foreach path, keeps rounding from making the norm drift.
+    """
+    kappa, rms_bias = hyper[0], hyper[3]
+    emas = []
+    for i, (w, g, m, row_norm, update_sq_ema) in enumerate(zip(ws, gs, ms, row_norms, update_sq_emas, strict=True)):
+        length = w.shape[1]
+        c = torch.sign(torch.lerp(g, m, kappa))
+        s_c, s_cc = c.sum(dim=1, keepdim=True), (c * c).sum(dim=1, keepdim=True)
+        s_cw, s_w, s_ww = (c * w).sum(dim=1, keepdim=True), w.sum(dim=1, keepdim=True), (w * w).sum(dim=1, keepdim=True)
+        n0_sq = row_norm * row_norm
+        mean_c = s_c / length
+        radial = s_cw / n0_sq
+        d_sq = s_cc - length * mean_c * mean_c - radial * radial * n0_sq
+        moving = d_sq > DEGENERATE * s_cc
+        ema = torch.lerp(update_sq_ema, torch.where(moving, d_sq, 0.0), 1 - RMS_EMA)
+        step = torch.where(moving, row_norm * angles[i] / (torch.sqrt(ema / rms_bias) + RMS_EPS), 0.0)
+        a, b = 1 + step * radial, step * mean_c
+        moved_sq = (
+            a * a * s_ww + length * b * b + step * step * s_cc + 2 * (a * b * s_w - a * step * s_cw - b * step * s_c)
+        )
+        w.copy_((w * a + b - step * c) * (row_norm * torch.rsqrt(moved_sq)))
+        emas.append(ema)
+    return emas
+
+
+_KERNELS: dict[str, Callable[..., object]] = {
+    "lion": lion,
+    "lion_normalized": lion_normalized,
+    "lion_rotational": lion_rotational,
+}
+_failed: set[str] = set()  # kernels that could not be compiled in this process
+_compiled_ok: set[str] = set()  # kernels that ran: a later error is a real one, not a missing compiler
+
+
+@functools.cache
+def _compiled(name: str) -> Callable[..., object]:
+    return torch.compile(_KERNELS[name], dynamic=True, fullgraph=True)
+
+
+def per_tensor(value: float, factors: list[torch.Tensor] | None, n: int, dtype: torch.dtype) -> torch.Tensor:
+    """The kernels' ``scales`` (or ``angles``): ``value`` for each of ``n`` tensors, times its SNR factor if given."""
+    if factors is None:
+        return torch.full((n,), value, dtype=dtype)
+    return torch.stack(factors).to(dtype) * value
+
+
+def fusable(*tensors: torch.Tensor) -> bool:
+    """Whether this update can run in a compiled kernel: contiguous float32/float64 CPU tensors, large enough."""
+    first = tensors[0]
+    return (
+        first.device.type == "cpu"
+        and first.dtype in (torch.float32, torch.float64)
+        and first.numel() >= MIN_ELEMENTS
+        and all(t.is_contiguous() and t.dtype == first.dtype for t in tensors)
+    )
+
+
+def run(name: str, *args: object) -> tuple[bool, object]:
+    """Call kernel ``name``: (True, what it returns), or (False, None) after one warning per process and kernel
+    if it cannot be compiled here."""
+    if name in _failed:
+        return False, None
+    try:
+        out = _compiled(name)(*args)
+    except Exception as exc:  # the first compile failed (no C++ compiler, an unsupported build): nothing written
+        if name in _compiled_ok:
+            raise
+        _failed.add(name)
+        warnings.warn(
+            f"lrlab: fused=True could not compile the {name} kernel ({type(exc).__name__}: {str(exc)[:200]}); "
+            "using the foreach path",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return False, None
+    _compiled_ok.add(name)
+    return True, out
