@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "lrlab"
-# docs/design.md: cli -> report -> study -> sweep -> store -> train -> probes -> datasets -> optim/laws -> schedules
-# -> tables -> files -> errors. A module may import its own package and anything of a lower rank.
+# docs/design.md: integrations (on top: nothing imports it) -> cli -> report -> study -> sweep -> store -> train ->
+# probes -> datasets -> optim/laws -> schedules -> tables -> files -> errors. A module may import its own package and
+# anything of a lower rank.
 RANK = {
+    "integrations": 14,
     "__main__": 13,
     "cli": 12,
     "report": 11,

@@ -1,0 +1,75 @@
+"""lrlab probes and records in the Hugging Face Trainer: ``Trainer(..., callbacks=[HFProbeCallback(...)])``.
+
+Needs ``pip install 'lrlab[hf]'`` (transformers and accelerate). Each optimizer update ``t`` (after gradient
+accumulation: the Trainer's ``state.global_step`` before the update) is one row, with the LR it ran at, the probe
+values and the Trainer's own logs of that update: ``loss`` as ``train_loss``, ``grad_norm`` and ``eval_loss`` as
+``val_loss``. With ``logging_steps=k`` the Trainer logs the mean loss of the last k updates at every k-th one, so
+only those rows have a ``train_loss``; ``logging_steps=1`` gives every update its own.
+
+Hooks: ``on_step_begin`` (before the first micro-batch of an update), ``on_pre_optimizer_step`` (gradients
+complete and already clipped), ``on_step_end`` (after the update and the scheduler step), ``on_log`` (the same
+update's logs), ``on_save`` (rows flushed before each checkpoint), ``on_train_end``. A resumed run
+(``trainer.train(resume_from_checkpoint=...)``) starts its records at the checkpoint's step and drops later rows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from lrlab.integrations.optimizers import check_covers
+from lrlab.integrations.recorder import SUPPORTED, ProbeRecorder
+
+#: the Trainer's log keys kept in lrlab's rows, under lrlab's names
+LOG_KEYS = {"loss": "train_loss", "grad_norm": "grad_norm", "eval_loss": "val_loss"}
+
+
+class HFProbeCallback(TrainerCallback):
+    """Runs lrlab probes (``updates``, ``rrc``) every ``every`` updates and records every update's row.
+
+    ``out_dir``, ``store``, ``study``, ``config``, ``sink``: as :class:`lrlab.integrations.ProbeRecorder`; without
+    ``config`` the store's run is named by the Trainer's output folder, so a resume from it continues that run.
+    """
+
+    def __init__(
+        self,
+        probes: tuple[str, ...] | list[str] = SUPPORTED,
+        every: int = 10,
+        *,
+        out_dir: str | Path | None = None,
+        store: Any = None,
+        study: str = "transformers",
+        config: dict[str, Any] | None = None,
+        sink: Any = None,
+    ) -> None:
+        self.recorder = ProbeRecorder(
+            probes, every, out_dir=out_dir, store=store, study=study, config=config, sink=sink
+        )
+
+    def on_train_begin(self, args, state, control, lr_scheduler=None, **kwargs):
+        check_covers(lr_scheduler, state.max_steps)
+        if self.recorder.config is None:
+            self.recorder.config = {"integration": "transformers", "output_dir": str(Path(args.output_dir).resolve())}
+        meta = {"integration": "transformers", "gradient_accumulation_steps": args.gradient_accumulation_steps}
+        self.recorder.open(state.global_step, meta)
+
+    def on_step_begin(self, args, state, control, model=None, optimizer=None, **kwargs):
+        self.recorder.start_step(model, optimizer, state.global_step)
+
+    def on_pre_optimizer_step(self, args, state, control, **kwargs):
+        self.recorder.backward_done()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.recorder.end_step()
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        values = {LOG_KEYS[k]: float(v) for k, v in (logs or {}).items() if k in LOG_KEYS}
+        self.recorder.log(state.global_step - 1, values)  # logged after update global_step - 1
+
+    def on_save(self, args, state, control, **kwargs):
+        self.recorder.flush()
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.recorder.close("done" if state.global_step >= state.max_steps else "interrupted")

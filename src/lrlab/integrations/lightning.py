@@ -1,0 +1,96 @@
+"""lrlab probes, records and schedules in PyTorch Lightning (``pip install 'lrlab[lightning]'``).
+
+    class Model(pl.LightningModule):
+        def configure_optimizers(self):
+            return configure_optimizers(self.parameters(), "lionar", "wsd:peak=1e-3,warmup=20,total=200",
+                                        weight_decay=0.1)
+
+    pl.Trainer(max_steps=200, callbacks=[LightningProbeCallback(store="runs.db")]).fit(Model(), data)
+
+:func:`configure_optimizers` returns the optimizer with lrlab's ``ScheduleLR`` at ``interval="step"``: Lightning
+steps it once per optimizer update (after ``accumulate_grad_batches`` batches), so update ``t`` runs at ``lr(t)``,
+and a Lightning checkpoint holds the scheduler's step, so ``fit(..., ckpt_path=...)`` resumes at the exact LR.
+
+Each update ``t`` (``trainer.global_step`` before it) is one row: the LR it ran at, the probe values and
+``train_loss``, the mean over its batches of the ``loss`` that ``training_step`` returned. Hooks:
+``on_train_batch_start`` (an update's first batch), ``on_before_optimizer_step`` (its gradients are complete),
+``on_train_batch_end`` (once ``global_step`` has advanced: the update is applied), ``on_save_checkpoint`` (rows
+flushed first), ``on_train_end``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+
+from lrlab.integrations.optimizers import check_covers, optimizer_and_schedule
+from lrlab.integrations.recorder import SUPPORTED, ProbeRecorder
+
+
+def configure_optimizers(params: Iterable[Any], optimizer: str, schedule: Any, **options: Any) -> dict[str, Any]:
+    """What ``LightningModule.configure_optimizers`` returns: lrlab's ``optimizer`` over ``params`` with
+    ``options``, and ``ScheduleLR(schedule)`` stepped after every optimizer update."""
+    opt, sched = optimizer_and_schedule(params, optimizer, schedule, **options)
+    return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step", "frequency": 1}}
+
+
+class LightningProbeCallback(pl.Callback):
+    """Runs lrlab probes (``updates``, ``rrc``) every ``every`` updates and records every update's row.
+
+    ``out_dir``, ``store``, ``study``, ``config``, ``sink``: as :class:`lrlab.integrations.ProbeRecorder`; without
+    ``config`` the store's run is named by the trainer's ``default_root_dir``.
+    """
+
+    def __init__(
+        self,
+        probes: tuple[str, ...] | list[str] = SUPPORTED,
+        every: int = 10,
+        *,
+        out_dir: str | Path | None = None,
+        store: Any = None,
+        study: str = "lightning",
+        config: dict[str, Any] | None = None,
+        sink: Any = None,
+    ) -> None:
+        self.recorder = ProbeRecorder(
+            probes, every, out_dir=out_dir, store=store, study=study, config=config, sink=sink
+        )
+        self._losses: list[float] = []
+
+    def on_train_start(self, trainer, pl_module):
+        for config in trainer.lr_scheduler_configs:
+            check_covers(config.scheduler, trainer.max_steps)
+        if self.recorder.config is None:
+            self.recorder.config = {
+                "integration": "lightning",
+                "root_dir": str(Path(trainer.default_root_dir).resolve()),
+            }
+        meta = {"integration": "lightning", "accumulate_grad_batches": trainer.accumulate_grad_batches}
+        self.recorder.open(trainer.global_step, meta)
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if self.recorder.current is None:  # the first batch of an update
+            self.recorder.start_step(pl_module, trainer.optimizers[0], trainer.global_step)
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        self.recorder.backward_done()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        if loss is not None:  # Lightning hands back the loss divided by accumulate_grad_batches
+            self._losses.append(float(loss) * trainer.accumulate_grad_batches)
+        ctx = self.recorder.current
+        if ctx is not None and trainer.global_step > ctx.step:  # this batch ended the update
+            mean = sum(self._losses) / len(self._losses) if self._losses else None
+            self._losses = []
+            self.recorder.end_step(mean)
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint):
+        self.recorder.flush()
+
+    def on_train_end(self, trainer, pl_module):
+        finished = trainer.max_steps < 0 or trainer.global_step >= trainer.max_steps
+        self.recorder.close("done" if finished else "interrupted")

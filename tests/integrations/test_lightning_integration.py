@@ -1,0 +1,137 @@
+"""The PyTorch Lightning integration on a tiny module: lrlab's LionAR and WSD through ``configure_optimizers``
+(``interval="step"``), probe records and the loss in the store, exact LR after a checkpoint resume, and the curve
+accepted by ``lrlab fit``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import typer
+from typer.testing import CliRunner
+
+from lrlab.cli.app import _OneLineErrors
+from lrlab.cli.laws import register
+from lrlab.integrations import write_curve
+from lrlab.schedules import parse
+from lrlab.store import Store
+
+SPEC = "wsd:peak=1e-2,warmup=4,total=24,decay=0.25"
+STEPS = 24
+
+
+@pytest.fixture
+def pl(extra):
+    extra("lrlab.integrations.lightning")
+    return extra("pytorch_lightning")
+
+
+def module(pl):
+    from lrlab.integrations.lightning import configure_optimizers
+
+    class Tiny(pl.LightningModule):
+        """A two-layer regression; ``seen`` holds (global_step, LR, loss) of every batch it trained on."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            torch.manual_seed(0)
+            self.net = torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.Tanh(), torch.nn.Linear(32, 1))
+            self.seen: list[tuple[int, float, float]] = []
+
+        def training_step(self, batch, index):
+            x, y = batch
+            loss = torch.nn.functional.mse_loss(self.net(x), y)
+            lr = self.trainer.optimizers[0].param_groups[0]["lr"]
+            self.seen.append((self.trainer.global_step, lr, loss.item()))
+            return loss
+
+        def configure_optimizers(self):
+            return configure_optimizers(self.parameters(), "lionar", SPEC, weight_decay=0.1)
+
+    return Tiny()
+
+
+def data():
+    x = torch.randn(512, 8, generator=torch.Generator().manual_seed(0))
+    return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, x[:, :4].sum(1, keepdim=True)), batch_size=8)
+
+
+def fit(pl, root, callbacks=(), accumulate=1, ckpt_path=None, checkpoint_every=0):
+    from lrlab.integrations.lightning import LightningProbeCallback
+
+    model = module(pl)
+    saves = (
+        [pl.callbacks.ModelCheckpoint(every_n_train_steps=checkpoint_every, save_top_k=-1)] if checkpoint_every else []
+    )
+    trainer = pl.Trainer(
+        max_steps=STEPS,
+        accumulate_grad_batches=accumulate,
+        callbacks=[LightningProbeCallback(["updates", "rrc"], every=5, store=root / "runs.db"), *callbacks, *saves],
+        default_root_dir=root,
+        logger=False,
+        enable_checkpointing=bool(checkpoint_every),
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
+    trainer.fit(model, data(), ckpt_path=ckpt_path)
+    return model
+
+
+def run_of(root):
+    with Store(root / "runs.db") as store:
+        (run,) = store.runs("lightning")
+        return run, {n: store.curve(run["id"], n) for n in store.metric_names(run["id"])}
+
+
+def test_lightning_lr_per_update_is_the_schedules_and_records_land_in_the_store(pl, tmp_path):
+    """accumulate_grad_batches=2: 24 updates over 48 batches, update t at lr(t) exactly; train_loss is the mean of
+    the update's two batch losses; the probes every 5 updates."""
+    model = fit(pl, tmp_path, accumulate=2)
+    run, curves = run_of(tmp_path)
+    expected = parse(SPEC).values(STEPS)
+    assert len(model.seen) == 2 * STEPS
+    assert [s for s, _, _ in model.seen] == [t for t in range(STEPS) for _ in range(2)]
+    assert [lr for _, lr, _ in model.seen[::2]] == expected.tolist()
+    assert curves["lr"][0].tolist() == list(range(STEPS)) and curves["lr"][1].tolist() == expected.tolist()
+    per_update = np.array([loss for _, _, loss in model.seen]).reshape(STEPS, 2).mean(axis=1)
+    assert np.allclose(curves["train_loss"][1], per_update, rtol=1e-6)
+    for name in ("update_rel", "rrc", "rrc/net.0", "rrc/net.2", "angle/net.0.weight/max"):
+        assert curves[name][0].tolist() == [0, 5, 10, 15, 20], name
+        assert np.all(np.isfinite(curves[name][1])) and np.all(curves[name][1] > 0), name
+    assert run["status"] == "done" and run["meta"]["accumulate_grad_batches"] == 2
+
+
+def test_lightning_resume_from_a_checkpoint_continues_at_the_exact_lr(pl, tmp_path):
+    """Stopped after update 12 and resumed from Lightning's checkpoint, every update runs at the LR of the
+    uninterrupted run, and the store holds each update once."""
+    whole = fit(pl, tmp_path / "whole")
+
+    class StopAt12(pl.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            if trainer.global_step == 12:
+                trainer.should_stop = True
+
+    first = fit(pl, tmp_path / "split", [StopAt12()], checkpoint_every=12)
+    run, _ = run_of(tmp_path / "split")
+    assert run["status"] == "interrupted" and run["final"]["steps_done"] == 12
+    (ckpt,) = (tmp_path / "split").rglob("*step=12.ckpt")
+    second = fit(pl, tmp_path / "split", ckpt_path=ckpt)
+    lrs = [lr for _, lr, _ in first.seen + second.seen]
+    assert [s for s, _, _ in first.seen + second.seen] == list(range(STEPS))
+    assert lrs == [lr for _, lr, _ in whole.seen] == parse(SPEC).values(STEPS).tolist()
+    run, curves = run_of(tmp_path / "split")
+    assert run["status"] == "done" and run["attempts"] == 2
+    assert curves["lr"][0].tolist() == list(range(STEPS)) and curves["lr"][1].tolist() == lrs
+
+
+def test_lightning_curve_is_accepted_by_lrlab_fit(pl, tmp_path):
+    fit(pl, tmp_path)
+    run, _ = run_of(tmp_path)
+    write_curve(tmp_path / "runs.db", tmp_path / "pl.csv", run_id=run["id"])
+    app = typer.Typer(cls=_OneLineErrors)
+    register(app)
+    out = tmp_path / "fit.json"
+    result = CliRunner().invoke(app, ["fit", str(tmp_path / "pl.csv"), "--law", "momentum", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.is_file() and "momentum fitted" in result.output

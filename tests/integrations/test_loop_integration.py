@@ -1,0 +1,110 @@
+"""lrlab.integrations in your own loop: optimizer_and_schedule, the ProbeRecorder's step context into the store
+and metrics.jsonl, write_curve into ``lrlab fit``, and the one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import typer
+from typer.testing import CliRunner
+
+from lrlab.cli.app import _OneLineErrors
+from lrlab.cli.laws import register
+from lrlab.errors import InputError
+from lrlab.integrations import ProbeRecorder, optimizer_and_schedule, write_curve
+from lrlab.integrations.optimizers import check_covers
+from lrlab.schedules import parse
+from lrlab.store import Store
+
+SPEC = "wsd:peak=1e-2,warmup=3,total=30,decay=0.3"
+
+
+def tiny():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.Tanh(), torch.nn.Linear(32, 1))
+
+
+def own_loop(recorder, steps=30, fail_at=None):
+    """The README's five lines, on one regression batch (a smooth loss curve)."""
+    model = tiny()
+    opt, sched = optimizer_and_schedule(model.parameters(), "lionar", SPEC, weight_decay=0.1)
+    x = torch.randn(64, 8, generator=torch.Generator().manual_seed(1))
+    with recorder as probes:
+        for step in range(steps):
+            with probes.step(model, opt, step) as ctx:
+                if step == fail_at:
+                    raise RuntimeError("boom")
+                loss = torch.nn.functional.mse_loss(model(x), x[:, :4].sum(1, keepdim=True))
+                loss.backward()
+                opt.step()
+                sched.step()
+                opt.zero_grad()
+                ctx.loss = loss.item()
+
+
+def test_own_loop_records_the_schedule_probes_and_loss_in_the_store_and_jsonl(tmp_path):
+    db = tmp_path / "runs.db"
+    own_loop(ProbeRecorder(["updates", "rrc"], every=10, out_dir=tmp_path, store=db, study="mine", config={"a": 1}))
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == list(range(30))
+    assert [r["lr"] for r in rows] == parse(SPEC).values(30).tolist()
+    assert [r["step"] for r in rows if "rrc/0" in r] == [0, 10, 20]
+    assert all(r["update_rel"] > 0 for r in rows if "update_rel" in r)
+    with Store(db) as store:
+        (run,) = store.runs("mine")
+        steps, loss = store.curve(run["id"], "train_loss")
+        assert steps.tolist() == list(range(30)) and loss.tolist() == [r["train_loss"] for r in rows]
+        assert run["status"] == "done" and run["final"]["final_train_loss"] == rows[-1]["train_loss"]
+    write_curve(tmp_path / "metrics.jsonl", tmp_path / "own.csv")
+    app = typer.Typer(cls=_OneLineErrors)
+    register(app)
+    result = CliRunner().invoke(
+        app, ["fit", str(tmp_path / "own.csv"), "--law", "momentum", "--out", str(tmp_path / "f.json")]
+    )
+    assert result.exit_code == 0, result.output
+
+
+def test_a_loop_that_raises_is_recorded_failed_with_its_rows(tmp_path):
+    with pytest.raises(RuntimeError, match="boom"):
+        own_loop(ProbeRecorder(["updates"], store=tmp_path / "runs.db", config={"b": 2}), fail_at=7)
+    with Store(tmp_path / "runs.db") as store:
+        (run,) = store.runs("integrations")
+        assert run["status"] == "failed"
+        assert store.curve(run["id"], "lr")[0].tolist() == list(range(7))
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: ProbeRecorder(["gns"]), "probes: probe 'gns' is not supported outside lrlab's trainer"),
+        (lambda: ProbeRecorder(["nope"]), "probes: probe 'nope' is not supported"),
+        (lambda: ProbeRecorder(every=0), "every=0 must be >= 1"),
+        (lambda: ProbeRecorder(store="x.db").open(0), "config: a run in the store needs a config"),
+        (lambda: optimizer_and_schedule(tiny().parameters(), "sgd", SPEC), "optimizer: unknown optimizer 'sgd'"),
+        (lambda: optimizer_and_schedule(tiny().parameters(), "lion", "wsd:peak=-1"), "peak"),
+        (lambda: optimizer_and_schedule(tiny().parameters(), "lion", SPEC, bogus=1), "options: options \\(bogus\\)"),
+        (lambda: check_covers(optimizer_and_schedule(tiny().parameters(), "lion", SPEC)[1], 31), "covers 30 steps"),
+        (lambda: write_curve("nothing.db", "c.csv"), "run_id: a run in the store is named by its id"),
+    ],
+)
+def test_bad_input_is_one_line_input_error(tmp_path, monkeypatch, make, message):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError, match=message) as info:
+        make()
+    assert "\n" not in str(info.value)
+
+
+def test_a_table_schedule_needs_a_row_past_the_last_update(tmp_path):
+    (tmp_path / "lr.csv").write_text("step,lr\n" + "".join(f"{t},0.001\n" for t in range(10)))
+    _, sched = optimizer_and_schedule(tiny().parameters(), "adamw", str(tmp_path / "lr.csv"))
+    check_covers(sched, 9)
+    with pytest.raises(InputError, match="needs one row more"):
+        check_covers(sched, 10)
+
+
+def test_write_curve_refuses_a_run_without_every_updates_lr(tmp_path):
+    (tmp_path / "metrics.jsonl").write_text('{"step": 0, "lr": 1e-3, "train_loss": 3}\n{"step": 2, "lr": 1e-3}\n')
+    with pytest.raises(InputError, match="not recorded at every update"):
+        write_curve(tmp_path / "metrics.jsonl", tmp_path / "c.csv")
