@@ -299,7 +299,8 @@ def _lbfgs(law: Law, fast: list, y: np.ndarray, space: _Space, huber_sum, scale:
     if not seeds:
         raise InputError(f"{law.name}: the law is not finite at any starting point on these curves; check their LRs")
     for z0 in seeds:
-        res = minimize(objective, z0, method="L-BFGS-B", bounds=space.bounds, options=_LBFGS)
+        with np.errstate(invalid="ignore", over="ignore"):  # inf - inf in the finite differences: not the user's
+            res = minimize(objective, z0, method="L-BFGS-B", bounds=space.bounds, options=_LBFGS)
         if best is None or res.fun < best.fun:
             best = res
         if any(abs(res.fun - f) <= 1e-6 * abs(res.fun) for f in found) and best.fun >= res.fun - 1e-12:

@@ -190,12 +190,15 @@ def optimize_free(fit: Fit, total: int, peak: float, warmup: int, n_params=None)
     ]
     best = None
     for seed in seeds:
-        res = minimize(
-            lambda r: target(free_lr(r, total, peak, warmup)),
-            _ratios_of(seed, total, warmup),
-            method="L-BFGS-B",
-            bounds=[(0.0, 1.0)] * FREE_KNOTS,
-        )
+        # an infinite loss at a probed point makes L-BFGS-B's finite differences inf - inf: the optimizer steps
+        # away from it, and numpy's "invalid value" warning would only alarm the user
+        with np.errstate(invalid="ignore", over="ignore"):
+            res = minimize(
+                lambda r: target(free_lr(r, total, peak, warmup)),
+                _ratios_of(seed, total, warmup),
+                method="L-BFGS-B",
+                bounds=[(0.0, 1.0)] * FREE_KNOTS,
+            )
         if best is None or res.fun < best.fun:
             best = res
     lr = free_lr(best.x, total, peak, warmup)
