@@ -135,3 +135,32 @@ def test_lightning_curve_is_accepted_by_lrlab_fit(pl, tmp_path):
     result = CliRunner().invoke(app, ["fit", str(tmp_path / "pl.csv"), "--law", "momentum", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert out.is_file() and "momentum fitted" in result.output
+
+
+def test_lightning_a_failing_step_records_the_run_failed_with_the_updates_before(pl, tmp_path):
+    from lrlab.integrations.lightning import LightningProbeCallback
+
+    model = module(pl)
+    step = model.training_step
+
+    def failing(batch, batch_idx):
+        if model.trainer.global_step == 5:
+            raise RuntimeError("boom")
+        return step(batch, batch_idx)
+
+    model.training_step = failing
+    trainer = pl.Trainer(
+        max_steps=STEPS,
+        callbacks=[LightningProbeCallback(["updates"], store=tmp_path / "runs.db")],
+        default_root_dir=tmp_path,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
+    with pytest.raises(RuntimeError, match="boom"):
+        trainer.fit(model, data())
+    run, curves = run_of(tmp_path)
+    assert run["status"] == "failed" and run["final"]["steps_done"] == 5
+    assert curves["lr"][0].tolist() == list(range(5))

@@ -15,7 +15,7 @@ Each update ``t`` (``trainer.global_step`` before it) is one row: the LR it ran 
 ``train_loss``, the mean over its batches of the ``loss`` that ``training_step`` returned. Hooks:
 ``on_train_batch_start`` (an update's first batch), ``on_before_optimizer_step`` (its gradients are complete),
 ``on_train_batch_end`` (once ``global_step`` has advanced: the update is applied), ``on_save_checkpoint`` (rows
-flushed first), ``on_train_end``.
+flushed first), ``on_train_end`` and ``on_exception`` (the run's status: done, interrupted or failed).
 """
 
 from __future__ import annotations
@@ -90,6 +90,9 @@ class LightningProbeCallback(pl.Callback):
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint):
         self.recorder.flush()
+
+    def on_exception(self, trainer, pl_module, exception):
+        self.recorder.close("interrupted" if isinstance(exception, KeyboardInterrupt) else "failed")
 
     def on_train_end(self, trainer, pl_module):
         finished = trainer.max_steps < 0 or trainer.global_step >= trainer.max_steps
