@@ -86,7 +86,9 @@ def test_a_loop_that_raises_is_recorded_failed_with_its_rows(tmp_path):
         (lambda: optimizer_and_schedule(tiny().parameters(), "lion", "wsd:peak=-1"), "peak"),
         (lambda: optimizer_and_schedule(tiny().parameters(), "lion", SPEC, bogus=1), "options: options \\(bogus\\)"),
         (lambda: check_covers(optimizer_and_schedule(tiny().parameters(), "lion", SPEC)[1], 31), "covers 30 steps"),
-        (lambda: write_curve("nothing.db", "c.csv"), "run_id: a run in the store is named by its id"),
+        (lambda: write_curve("nothing.db", "c.csv", run_id=1), "records"),
+        (lambda: (Store("r.db").close(), write_curve("r.db", "c.csv"))[1], "run_id: a run in the store is named by"),
+        (lambda: (Store("r.db").close(), write_curve("r.db", "c.csv", run_id=7))[1], "no train_loss records"),
     ],
 )
 def test_bad_input_is_one_line_input_error(tmp_path, monkeypatch, make, message):

@@ -18,13 +18,15 @@ from pathlib import Path
 import numpy as np
 
 from lrlab.errors import InputError
-from lrlab.files import atomic_write, read_text
+from lrlab.files import atomic_write, read_text, require_file
 from lrlab.laws.curves import MAX_CURVE_BYTES, sidecar_path
 from lrlab.schedules import Tabulated, write_csv
 from lrlab.store import Store
 
 
-def write_curve(records: str | Path | Store, path: str | Path, run_id: int | None = None, metric: str = "train_loss"):
+def write_curve(
+    records: str | Path | Store, path: str | Path, run_id: int | None = None, metric: str = "train_loss"
+) -> Path:
     """Write ``metric`` of a run (a store with ``run_id``, or a ``metrics.jsonl``) to ``path`` and its LR sidecar.
 
     Returns the path of the sidecar."""
@@ -44,8 +46,10 @@ def write_curve(records: str | Path | Store, path: str | Path, run_id: int | Non
 
 def _read(records, run_id, metric) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(steps with an LR, their LRs, steps with ``metric``, its values)."""
-    if not isinstance(records, Store) and Path(records).suffix.lower() == ".jsonl":
-        return _read_jsonl(Path(records), metric)
+    if not isinstance(records, Store):
+        require_file(Path(records), "records")  # opening a missing store would create an empty one
+        if Path(records).suffix.lower() == ".jsonl":
+            return _read_jsonl(Path(records), metric)
     if run_id is None:
         raise InputError("a run in the store is named by its id", "run_id")
     store = records if isinstance(records, Store) else Store(records)
