@@ -21,6 +21,7 @@ from transformers import TrainerCallback
 
 from lrlab.integrations.optimizers import check_covers
 from lrlab.integrations.recorder import SUPPORTED, ProbeRecorder
+from lrlab.train.metrics import NullSink
 
 #: the Trainer's log keys kept in lrlab's rows, under lrlab's names
 LOG_KEYS = {"loss": "train_loss", "grad_norm": "grad_norm", "eval_loss": "val_loss"}
@@ -50,6 +51,8 @@ class HFProbeCallback(TrainerCallback):
 
     def on_train_begin(self, args, state, control, lr_scheduler=None, **kwargs):
         check_covers(lr_scheduler, state.max_steps)
+        if not state.is_world_process_zero:  # one process records (and probes) for the run
+            self.recorder = ProbeRecorder([], sink=NullSink())
         if self.recorder.config is None:
             self.recorder.config = {"integration": "transformers", "output_dir": str(Path(args.output_dir).resolve())}
         meta = {"integration": "transformers", "gradient_accumulation_steps": args.gradient_accumulation_steps}

@@ -28,6 +28,7 @@ import pytorch_lightning as pl
 
 from lrlab.integrations.optimizers import check_covers, optimizer_and_schedule
 from lrlab.integrations.recorder import SUPPORTED, ProbeRecorder
+from lrlab.train.metrics import NullSink
 
 
 def configure_optimizers(params: Iterable[Any], optimizer: str, schedule: Any, **options: Any) -> dict[str, Any]:
@@ -63,6 +64,8 @@ class LightningProbeCallback(pl.Callback):
     def on_train_start(self, trainer, pl_module):
         for config in trainer.lr_scheduler_configs:
             check_covers(config.scheduler, trainer.max_steps)
+        if not trainer.is_global_zero:  # one process records (and probes) for the run
+            self.recorder = ProbeRecorder([], sink=NullSink())
         if self.recorder.config is None:
             self.recorder.config = {
                 "integration": "lightning",
