@@ -110,3 +110,24 @@ def test_write_curve_refuses_a_run_without_every_updates_lr(tmp_path):
     (tmp_path / "metrics.jsonl").write_text('{"step": 0, "lr": 1e-3, "train_loss": 3}\n{"step": 2, "lr": 1e-3}\n')
     with pytest.raises(InputError, match="not recorded at every update"):
         write_curve(tmp_path / "metrics.jsonl", tmp_path / "c.csv")
+
+
+def test_the_docs_five_line_recipe_runs_and_records(tmp_path, monkeypatch):
+    """docs/integrations.md's own-loop block, run as written on a tiny model (README carries the same lines)."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "integrations.md").read_text()
+    recipe = text.split("## Your own loop", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    assert len(recipe.strip().splitlines()) == 5
+    monkeypatch.chdir(tmp_path)
+    x = torch.randn(64, 8, generator=torch.Generator().manual_seed(1))
+    names = {
+        "model": tiny(),
+        "batches": [(x, x[:, :4].sum(1, keepdim=True))] * 12,
+        "loss_of": lambda model, batch: torch.nn.functional.mse_loss(model(batch[0]), batch[1]),
+    }
+    exec(recipe, names)
+    with Store(tmp_path / "runs.db") as store:
+        (run,) = store.runs("mine")
+        assert run["status"] == "done" and store.curve(run["id"], "train_loss")[0].tolist() == list(range(12))
+        assert store.curve(run["id"], "rrc")[0].tolist() == [0, 10]
