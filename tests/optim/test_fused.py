@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lion_pytorch import Lion as ReferenceLion
 from optimdata import batches, flat, make_net, train
+from torch._inductor.exc import CppCompileError
 
 from lrlab.optim import Lion, LionA, LionAR, _compiled
 
@@ -143,26 +144,62 @@ def test_a_group_mixing_large_and_small_tensors_gets_the_same_update(compiled_ru
     assert torch.allclose(fused, run(False), rtol=0, atol=1e-6)
 
 
+def _raising(exc):
+    """A stand-in for ``_compiled._compiled`` whose kernels raise ``exc`` before writing anything."""
+
+    def kernel(*args):
+        raise exc
+
+    return lambda name: kernel
+
+
 @pytest.mark.parametrize("cls", [Lion, LionA, LionAR])
 def test_a_kernel_that_cannot_compile_warns_once_and_falls_back(cls, monkeypatch):
-    def broken(name):
-        def kernel(*args):
-            raise RuntimeError("no C++ compiler")
-
-        return kernel
-
     monkeypatch.setattr(_compiled, "MIN_ELEMENTS", 0)
-    monkeypatch.setattr(_compiled, "_compiled", broken)
+    monkeypatch.setattr(_compiled, "_compiled", _raising(CppCompileError(["c++"], "c++: not found")))
     monkeypatch.setattr(_compiled, "_failed", set())
-    monkeypatch.setattr(_compiled, "_compiled_ok", set())
+    monkeypatch.setattr(_compiled, "_warned", set())
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fused, _ = _train(cls, {"lr": 1e-2, "weight_decay": 0.1}, fused=True)
     messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
     kernels = {"lion"} if cls is Lion else {"lion_normalized"} if cls is LionA else {"lion", "lion_rotational"}
-    assert len(messages) == len(kernels) and all("could not compile" in m for m in messages)
+    assert len(messages) == len(kernels) and all("could not be compiled" in m for m in messages)
+    assert _compiled._failed == kernels
     plain, _ = _train(cls, {"lr": 1e-2, "weight_decay": 0.1}, fused=False)
     assert torch.equal(fused, plain)
+
+
+def test_an_error_that_is_not_a_compile_failure_is_raised(monkeypatch):
+    monkeypatch.setattr(_compiled, "MIN_ELEMENTS", 0)
+    monkeypatch.setattr(_compiled, "_compiled", _raising(ValueError("a bug in a kernel")))
+    with pytest.raises(ValueError, match="a bug in a kernel"):
+        _train(Lion, {"lr": 1e-2, "weight_decay": 0.1}, fused=True)
+
+
+@pytest.mark.parametrize("cls", [Lion, LionAR])
+def test_past_the_recompile_limit_calls_take_the_foreach_path(cls, monkeypatch):
+    """Parameters without a gradient in some steps give lists of changing length (one compile each); past
+    torch._dynamo's recompile limit the optimizer keeps training, on the foreach path for those calls."""
+    monkeypatch.setattr(_compiled, "MIN_ELEMENTS", 0)
+    monkeypatch.setattr(_compiled, "_warned", set())
+
+    def run(fused):
+        gen = torch.Generator().manual_seed(4)
+        ws = [torch.nn.Parameter(torch.randn(4, 5 + i, generator=gen)) for i in range(6)]
+        opt = cls(ws, lr=1e-2, weight_decay=0.1, fused=fused)
+        for step in range(8):
+            for i, w in enumerate(ws):  # a different subset of the tensors has a gradient each step
+                w.grad = torch.randn(w.shape, generator=gen) if (i + step) % 3 else None
+            opt.step()
+        return torch.cat([w.detach().flatten() for w in ws])
+
+    with warnings.catch_warnings(record=True) as caught, torch._dynamo.config.patch(recompile_limit=1):
+        warnings.simplefilter("always")
+        fused = run(True)
+    limits = [str(w.message) for w in caught if "recompile_limit" in str(w.message)]
+    assert len(limits) == 1  # one warning, however many calls fell back
+    assert torch.allclose(fused, run(False), rtol=0, atol=1e-5)
 
 
 @settings(max_examples=20, deadline=None)

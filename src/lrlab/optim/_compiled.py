@@ -20,7 +20,10 @@ of microseconds each in torch.compile's guards and wrappers.
   already horizontally fused.
 
 Formulas (per tensor; the optimizers' docstrings give the references): ``kappa`` is b1, or b1 b2 with Nesterov
-(then c_t = sign(b1 b2 m_{t-1} + (1 - b1 b2) g_t), the same direction as the foreach path's two lerps).
+(then c_t = sign(b1 b2 m_{t-1} + (1 - b1 b2) g_t), the same direction as the foreach path's two lerps). The
+interpolation is ``lerp(m, g, 1 - kappa)`` with 1 - kappa computed in float64, as the foreach path's
+``_foreach_lerp(m, g, 1 - b1)``: the other order rounds differently, and where b1 m + (1 - b1) g is within
+rounding of 0 its sign (so the update of that entry, 2 eta apart) could differ between the two paths.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ import warnings
 from collections.abc import Callable
 
 import torch
+from torch._dynamo.exc import BackendCompilerFailed, FailOnRecompileLimitHit
+from torch._inductor.exc import CppCompileError
 
 MIN_ELEMENTS = 1 << 14  # smaller tensors stay on the foreach path
 # LionAR's row statistics (lion_rotational imports them from here)
@@ -41,10 +46,10 @@ DEGENERATE = 1e-5  # ||d||^2 below this share of ||c||^2 is rounding residue (fl
 def lion(ws, gs, ms, hyper, scales) -> None:
     """Per tensor i (1-D views): w <- decay w - scales[i] sign(kappa m + (1 - kappa) g);  m <- m + (1 - b2)(g - m).
 
-    ``hyper`` = (kappa, 1 - b2, decay)."""
-    kappa, one_minus_b2, decay = hyper[0], hyper[1], hyper[2]
+    ``hyper`` = (1 - kappa, 1 - b2, decay)."""
+    one_minus_kappa, one_minus_b2, decay = hyper[0], hyper[1], hyper[2]
     for i, (w, g, m) in enumerate(zip(ws, gs, ms, strict=True)):
-        c = torch.sign(torch.lerp(g, m, kappa))
+        c = torch.sign(torch.lerp(m, g, one_minus_kappa))
         w.copy_(w * decay - scales[i] * c)
         m.copy_(torch.lerp(m, g, one_minus_b2))
 
@@ -54,9 +59,9 @@ def lion_normalized(ws, gs, ms, hyper, scales) -> None:
 
     The momenta are left to the caller (one ``_foreach_lerp_``): Inductor 2.13 fails to compile a row reduction
     that writes two of its inputs in place (KeyError in its CPU outer-loop fusion)."""
-    kappa, decay = hyper[0], hyper[2]
+    one_minus_kappa, decay = hyper[0], hyper[2]
     for i, (w, g, m) in enumerate(zip(ws, gs, ms, strict=True)):
-        c = torch.sign(torch.lerp(g, m, kappa))
+        c = torch.sign(torch.lerp(m, g, one_minus_kappa))
         nonzero = (c * c).sum(dim=1, keepdim=True)  # ||c||^2 of a sign vector: its nonzero count
         w.copy_(w * decay - scales[i] * c * torch.rsqrt(nonzero.clamp(min=1.0) / c.shape[1]))
 
@@ -64,7 +69,7 @@ def lion_normalized(ws, gs, ms, hyper, scales) -> None:
 def lion_rotational(ws, gs, ms, row_norms, update_sq_emas, hyper, angles) -> list[torch.Tensor]:
     """LionAR's rotation of the rows (R, C) of each w in place, angle ``angles[i]``; returns the new
     ``update_sq_ema`` of each (R, 1) and leaves the momenta to the caller, as :func:`lion_normalized` does.
-    ``hyper`` = (kappa, 1 - b2, decay, 1 - r^t).
+    ``hyper`` = (1 - kappa, 1 - b2, decay, 1 - r^t).
 
     The formulas of ``lion_rotational._rotate`` (d = c - mean(c) - k w, k = <c, w>/n0^2, the step s along -d),
     except the final rescale: w' = a w + b - s c with a = 1 + s k and b = s mean(c), so the measured ||w'||^2 =
@@ -72,11 +77,11 @@ def lion_rotational(ws, gs, ms, row_norms, update_sq_emas, hyper, angles) -> lis
     g and m (S_xy = sum_row x y, S_x = sum_row x). That saves a pass over every matrix (the update is memory
     bound) and, like the measured norm of the foreach path, keeps rounding from making the norm drift.
     """
-    kappa, rms_bias = hyper[0], hyper[3]
+    one_minus_kappa, rms_bias = hyper[0], hyper[3]
     emas = []
     for i, (w, g, m, row_norm, update_sq_ema) in enumerate(zip(ws, gs, ms, row_norms, update_sq_emas, strict=True)):
         length = w.shape[1]
-        c = torch.sign(torch.lerp(g, m, kappa))
+        c = torch.sign(torch.lerp(m, g, one_minus_kappa))
         s_c, s_cc = c.sum(dim=1, keepdim=True), (c * c).sum(dim=1, keepdim=True)
         s_cw, s_w, s_ww = (c * w).sum(dim=1, keepdim=True), w.sum(dim=1, keepdim=True), (w * w).sum(dim=1, keepdim=True)
         n0_sq = row_norm * row_norm
@@ -101,7 +106,9 @@ _KERNELS: dict[str, Callable[..., object]] = {
     "lion_rotational": lion_rotational,
 }
 _failed: set[str] = set()  # kernels that could not be compiled in this process
-_compiled_ok: set[str] = set()  # kernels that ran: a later error is a real one, not a missing compiler
+_warned: set[tuple[str, str]] = set()  # (kernel, reason) already warned about
+# raised before a compiled kernel runs (nothing written): the caller's foreach path can take the call instead
+_COMPILE_FAILURES = (BackendCompilerFailed, CppCompileError)  # no C++ compiler, an unsupported build
 
 
 @functools.cache
@@ -128,22 +135,23 @@ def fusable(*tensors: torch.Tensor) -> bool:
 
 
 def run(name: str, *args: object) -> tuple[bool, object]:
-    """Call kernel ``name``: (True, what it returns), or (False, None) after one warning per process and kernel
-    if it cannot be compiled here."""
+    """Call kernel ``name``: (True, what it returns), or (False, None), after one warning per process and reason,
+    where it cannot be compiled here (then never tried again) or a call needs one compile more than
+    torch._dynamo's recompile limit allows (a new number of tensors, dtype or pattern of equal sizes; later
+    calls with a compiled signature still run compiled). Any other error is raised."""
     if name in _failed:
         return False, None
     try:
-        out = _compiled(name)(*args)
-    except Exception as exc:  # the first compile failed (no C++ compiler, an unsupported build): nothing written
-        if name in _compiled_ok:
-            raise
+        return True, _compiled(name)(*args)
+    except FailOnRecompileLimitHit:
+        _warn(name, "was compiled for as many call signatures as torch._dynamo's recompile_limit allows")
+    except _COMPILE_FAILURES as exc:
         _failed.add(name)
-        warnings.warn(
-            f"lrlab: fused=True could not compile the {name} kernel ({type(exc).__name__}: {str(exc)[:200]}); "
-            "using the foreach path",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-        return False, None
-    _compiled_ok.add(name)
-    return True, out
+        _warn(name, f"could not be compiled ({type(exc).__name__}: {str(exc)[:200]})")
+    return False, None
+
+
+def _warn(name: str, reason: str) -> None:
+    if (name, reason) not in _warned:
+        _warned.add((name, reason))
+        warnings.warn(f"lrlab: fused=True: the {name} kernel {reason}; using the foreach path", RuntimeWarning, 4)

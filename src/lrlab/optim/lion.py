@@ -197,9 +197,9 @@ class Lion(ForeachOptimizer):
         factors: list[torch.Tensor] | None,
     ) -> list[int]:
         """Lion's update of fusable tensors of one dtype in one compiled call; returns the indices it did not
-        update (all of them if the kernel cannot be compiled here). Hyperparameters: kappa (b1, or b1 b2 with
-        Nesterov), 1 - b2, the decay factor 1 - eta lambda, and per tensor the scale eta f_i (times 1 - b2^t
-        with inverse bias correction)."""
+        update (all of them if the kernel cannot be compiled here). Hyperparameters: 1 - kappa (kappa = b1, or
+        b1 b2 with Nesterov), 1 - b2, the decay factor 1 - eta lambda, and per tensor the scale eta f_i (times
+        1 - b2^t with inverse bias correction)."""
         flat = [[x.view(-1) for x in xs] for xs in (params, grads, [s["exp_avg"] for s in states])]
         hyper = self._fused_hyper(group, params[0].dtype)
         ok, _ = _compiled.run("lion", *flat, hyper, self._fused_scales(group, t, factors, params))
@@ -207,10 +207,10 @@ class Lion(ForeachOptimizer):
 
     @staticmethod
     def _fused_hyper(group: dict[str, Any], dtype: torch.dtype) -> torch.Tensor:
-        """(kappa, 1 - b2, 1 - eta lambda) as one tensor: a new LR recompiles nothing."""
+        """(1 - kappa, 1 - b2, 1 - eta lambda) as one tensor: a new LR recompiles nothing."""
         beta1, beta2 = group["betas"]
         kappa = beta1 * beta2 if group["nesterov"] else beta1
-        return torch.tensor([kappa, 1 - beta2, 1 - group["lr"] * group["weight_decay"]], dtype=dtype)
+        return torch.tensor([1 - kappa, 1 - beta2, 1 - group["lr"] * group["weight_decay"]], dtype=dtype)
 
     @staticmethod
     def _fused_scales(group: dict[str, Any], t: int, factors: list[torch.Tensor] | None, params) -> torch.Tensor:
