@@ -43,19 +43,40 @@ def hf(extra, monkeypatch):
     return transformers
 
 
-def tiny_gpt2(hf):
+def tiny_gpt2(hf, dropout=0.1):
     """About 250k parameters, random init."""
     torch.manual_seed(0)
-    return hf.GPT2LMHeadModel(
-        hf.GPT2Config(vocab_size=256, n_positions=32, n_embd=96, n_layer=2, n_head=2, bos_token_id=0, eos_token_id=0)
+    config = hf.GPT2Config(
+        vocab_size=256,
+        n_positions=32,
+        n_embd=96,
+        n_layer=2,
+        n_head=2,
+        bos_token_id=0,
+        eos_token_id=0,
+        resid_pdrop=dropout,
+        embd_pdrop=dropout,
+        attn_pdrop=dropout,
     )
+    return hf.GPT2LMHeadModel(config)
 
 
-def train(hf, out, callbacks, max_steps=STEPS, accumulate=1, resume=False, save_steps=0, on_model=None):
+def train(
+    hf,
+    out,
+    callbacks,
+    max_steps=STEPS,
+    accumulate=1,
+    resume=False,
+    save_steps=0,
+    on_model=None,
+    probes=("updates", "rrc"),
+    dropout=0.1,
+):
     from lrlab.integrations.hf import HFProbeCallback
     from lrlab.integrations.optimizers import optimizer_and_schedule
 
-    model = tiny_gpt2(hf)
+    model = tiny_gpt2(hf, dropout)
     if on_model is not None:
         on_model(model)
     opt, sched = optimizer_and_schedule(model.parameters(), "lionar", SPEC, weight_decay=0.1)
@@ -72,7 +93,7 @@ def train(hf, out, callbacks, max_steps=STEPS, accumulate=1, resume=False, save_
         disable_tqdm=True,
         seed=0,
     )
-    probe = HFProbeCallback(["updates", "rrc"], every=5, store=out / "runs.db")
+    probe = HFProbeCallback(probes, every=5, store=out / "runs.db")
     trainer = hf.Trainer(model=model, args=args, train_dataset=Tokens(), optimizers=(opt, sched))
     for cb in [probe, *callbacks]:
         trainer.add_callback(cb)
@@ -168,3 +189,50 @@ def test_hf_curve_is_accepted_by_lrlab_fit(hf, tmp_path):
 def test_hf_refuses_a_schedule_shorter_than_the_run(hf, tmp_path):
     with pytest.raises(InputError, match="covers 24 steps but the run takes 30 updates"):
         train(hf, tmp_path, [], max_steps=30)
+
+
+def test_hf_gns_and_sharpness_equal_a_direct_computation(hf, tmp_path):
+    """gns (two micro-batches an update, the Trainer clipping at max_grad_norm=1 before its hook) and sharpness at
+    update 0 equal B_simple from each micro-batch's own gradient and the top Hessian eigenvalue of the first
+    micro-batch's mean loss, computed directly on the initial weights (no dropout)."""
+    from lrlab.probes import noise_scale_estimates
+    from lrlab.probes.sharpness import sharpness
+
+    inputs = []
+
+    def keep(module, args, kwargs):
+        if len(inputs) < 2:  # update 0's two micro-batches, as the Trainer passes them
+            inputs.append({k: v.clone() for k, v in kwargs.items() if k in ("input_ids", "labels")})
+
+    train(
+        hf,
+        tmp_path,
+        [],
+        max_steps=8,
+        accumulate=2,
+        on_model=lambda m: m.register_forward_pre_hook(keep, with_kwargs=True),
+        probes={"gns": 1, "sharpness": 4, "updates": 4},
+        dropout=0.0,
+    )
+    reference = tiny_gpt2(hf, 0.0)
+    params = list(reference.parameters())
+    grads = [torch.cat([g.flatten() for g in torch.autograd.grad(reference(**x).loss, params)]) for x in inputs]
+    mean = (grads[0] + grads[1]) / 2
+    g2, trace = noise_scale_estimates(sum(float(g @ g) for g in grads) / 2, float(mean @ mean), 4, 8)
+    top, _ = sharpness(lambda: reference(**inputs[0]).loss, params)
+    _, curves = run_of(tmp_path)
+    assert curves["gns/grad_sq"][0].tolist() == list(range(8))
+    assert curves["gns"][1][0] == pytest.approx(trace / g2, rel=1e-3)
+    # both estimates carry the Trainer's loss scale (its num_items_in_batch counts the labels before the shift
+    # by one token: 256 where 248 are predicted), so only their ratio, B_simple, is scale-free
+    scale = curves["gns/grad_sq"][1][0] / g2
+    assert curves["gns/trace"][1][0] / trace == pytest.approx(scale, rel=1e-3)
+    assert scale == pytest.approx(1, abs=0.1)
+    assert curves["sharpness"][0].tolist() == [0, 4]
+    assert curves["sharpness"][1][0] == pytest.approx(top, rel=1e-3)
+    assert curves["grad_norm"][1][0] > 1  # the Trainer clipped update 0: the hooks saw the raw gradients
+
+
+def test_hf_gns_without_accumulation_is_one_line_input_error(hf, tmp_path):
+    with pytest.raises(InputError, match="gns probe needs gradient_accumulation_steps >= 2"):
+        train(hf, tmp_path, [], probes=["gns"])

@@ -56,9 +56,10 @@ def data():
     return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, x[:, :4].sum(1, keepdim=True)), batch_size=8)
 
 
-def fit(pl, root, callbacks=(), accumulate=1, ckpt_path=None, checkpoint_every=0):
+def fit(pl, root, callbacks=(), accumulate=1, ckpt_path=None, checkpoint_every=0, probe=None):
     from lrlab.integrations.lightning import LightningProbeCallback
 
+    probe = probe or LightningProbeCallback(["updates", "rrc"], every=5, store=root / "runs.db")
     model = module(pl)
     saves = (
         [pl.callbacks.ModelCheckpoint(every_n_train_steps=checkpoint_every, save_top_k=-1)] if checkpoint_every else []
@@ -66,7 +67,7 @@ def fit(pl, root, callbacks=(), accumulate=1, ckpt_path=None, checkpoint_every=0
     trainer = pl.Trainer(
         max_steps=STEPS,
         accumulate_grad_batches=accumulate,
-        callbacks=[LightningProbeCallback(["updates", "rrc"], every=5, store=root / "runs.db"), *callbacks, *saves],
+        callbacks=[probe, *callbacks, *saves],
         default_root_dir=root,
         logger=False,
         enable_checkpointing=bool(checkpoint_every),
@@ -164,3 +165,59 @@ def test_lightning_a_failing_step_records_the_run_failed_with_the_updates_before
     run, curves = run_of(tmp_path)
     assert run["status"] == "failed" and run["final"]["steps_done"] == 5
     assert curves["lr"][0].tolist() == list(range(5))
+
+
+def _mse(net, batch):
+    x, y = batch
+    return torch.nn.functional.mse_loss(net(x), y)
+
+
+def test_lightning_gns_and_sharpness_equal_a_direct_computation(pl, tmp_path):
+    """gns (two batches an update; training_step calls a submodule, so the batches' starts come from the
+    callback, not a forward hook) and sharpness at update 0 equal the noise-scale estimates from each batch's own
+    gradient and the top Hessian eigenvalue of the first batch's loss, computed directly on the initial weights."""
+    from lrlab.integrations.lightning import LightningProbeCallback
+    from lrlab.probes import noise_scale_estimates
+    from lrlab.probes.sharpness import sharpness
+
+    probe = LightningProbeCallback(
+        {"gns": 1, "sharpness": 5},
+        store=tmp_path / "runs.db",
+        sharpness_loss=lambda module, batch: _mse(module.net, batch),
+    )
+    fit(pl, tmp_path, accumulate=2, probe=probe)
+    reference = module(pl).net
+    params = list(reference.parameters())
+    first, second = list(data())[:2]  # update 0's batches (the loader does not shuffle)
+    grads = [torch.cat([g.flatten() for g in torch.autograd.grad(_mse(reference, b), params)]) for b in (first, second)]
+    mean = (grads[0] + grads[1]) / 2
+    g2, trace = noise_scale_estimates(sum(float(g @ g) for g in grads) / 2, float(mean @ mean), 8, 16)
+    top, _ = sharpness(lambda: _mse(reference, first), params)
+    _, curves = run_of(tmp_path)
+    assert curves["gns/grad_sq"][0].tolist() == list(range(STEPS))
+    assert curves["gns/grad_sq"][1][0] == pytest.approx(g2, rel=1e-4)
+    assert curves["gns/trace"][1][0] == pytest.approx(trace, rel=1e-4)
+    assert curves["sharpness"][0].tolist() == [0, 5, 10, 15, 20]
+    assert curves["sharpness"][1][0] == pytest.approx(top, rel=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda cb: cb(["sharpness"]), "sharpness_loss: the sharpness probe needs sharpness_loss"),
+        (lambda cb: cb({"gns": 1}).on_train_start(_Accumulating(1), None), "accumulate_grad_batches >= 2"),
+    ],
+)
+def test_lightning_bad_probe_setups_are_one_line_input_errors(pl, make, message):
+    from lrlab.errors import InputError
+    from lrlab.integrations.lightning import LightningProbeCallback
+
+    with pytest.raises(InputError, match=message):
+        make(LightningProbeCallback)
+
+
+class _Accumulating:
+    """What on_train_start reads of a trainer."""
+
+    def __init__(self, accumulate):
+        self.accumulate_grad_batches, self.lr_scheduler_configs = accumulate, []

@@ -15,8 +15,11 @@ from lrlab.cli.laws import register
 from lrlab.errors import InputError
 from lrlab.integrations import ProbeRecorder, optimizer_and_schedule, write_curve
 from lrlab.integrations.optimizers import check_covers
+from lrlab.probes import noise_scale_estimates
+from lrlab.probes.sharpness import sharpness
 from lrlab.schedules import parse
 from lrlab.store import Store
+from lrlab.train.metrics import MemorySink
 
 SPEC = "wsd:peak=1e-2,warmup=3,total=30,decay=0.3"
 
@@ -75,12 +78,29 @@ def test_a_loop_that_raises_is_recorded_failed_with_its_rows(tmp_path):
         assert store.curve(run["id"], "lr")[0].tolist() == list(range(7))
 
 
+def _start(recorder, **needs):
+    model = tiny()
+    return recorder.start_step(model, torch.optim.SGD(model.parameters(), lr=0.1), 0, **needs)
+
+
+def _unannounced_backward():
+    """A loop that asks for gns but steps the optimizer without calling backward_done()."""
+    recorder = ProbeRecorder(["gns"], sink=MemorySink())
+    ctx = _start(recorder, micro_batches=2)
+    for x in torch.randn(2, 4, 8).unbind():
+        (ctx.model(x).sum() / 2).backward()
+    recorder.end_step(1.0)
+
+
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda: ProbeRecorder(["gns"]), "probes: probe 'gns' is not supported outside lrlab's trainer"),
-        (lambda: ProbeRecorder(["nope"]), "probes: probe 'nope' is not supported"),
+        (lambda: ProbeRecorder(["nope"]), "probes: unknown probe 'nope' \\(available: updates, rrc, gns, sharpness\\)"),
         (lambda: ProbeRecorder(every=0), "every=0 must be >= 1"),
+        (lambda: ProbeRecorder({"updates": 10, "rrc": 0}), "every=0 must be >= 1"),
+        (lambda: _start(ProbeRecorder(["sharpness"], sink=MemorySink())), "loss_fn: the sharpness probe needs loss_fn"),
+        (lambda: _start(ProbeRecorder(["gns"], sink=MemorySink())), "micro_batches: the gns probe needs micro_batches"),
+        (lambda: _unannounced_backward(), "backward_done: the gns probe needs backward_done\\(\\)"),
         (lambda: ProbeRecorder(store="x.db").open(0), "config: a run in the store needs a config"),
         (lambda: optimizer_and_schedule(tiny().parameters(), "sgd", SPEC), "optimizer: unknown optimizer 'sgd'"),
         (lambda: optimizer_and_schedule(tiny().parameters(), "lion", "wsd:peak=-1"), "peak"),
@@ -131,3 +151,46 @@ def test_the_docs_five_line_recipe_runs_and_records(tmp_path, monkeypatch):
         (run,) = store.runs("mine")
         assert run["status"] == "done" and store.curve(run["id"], "train_loss")[0].tolist() == list(range(12))
         assert store.curve(run["id"], "rrc")[0].tolist() == [0, 10]
+
+
+def test_own_loop_gns_and_sharpness_equal_a_direct_computation(tmp_path):
+    """gns and sharpness in your own loop (two micro-batches an update, backward_done before the step): at update
+    0 (the EMAs hold one value) they equal the noise-scale estimates from each micro-batch's own gradient and the
+    top Hessian eigenvalue of the first micro-batch's loss, computed directly on the initial weights."""
+    micro = [torch.randn(16, 8, generator=torch.Generator().manual_seed(i)) for i in range(2)]
+
+    def loss_of(model, x):
+        return torch.nn.functional.mse_loss(model(x), x[:, :4].sum(1, keepdim=True))
+
+    reference = tiny()
+    grads = [
+        torch.cat([g.flatten() for g in torch.autograd.grad(loss_of(reference, x), reference.parameters())])
+        for x in micro
+    ]
+    small_sq = sum(float(g @ g) for g in grads) / 2
+    mean = (grads[0] + grads[1]) / 2
+    g2, trace = noise_scale_estimates(small_sq, float(mean @ mean), 16, 32)
+    top, _ = sharpness(lambda: loss_of(reference, micro[0]), list(reference.parameters()))
+
+    model = tiny()
+    opt, sched = optimizer_and_schedule(model.parameters(), "adamw", SPEC)
+    sink = MemorySink()
+    with ProbeRecorder({"gns": 1, "sharpness": 5}, sink=sink) as probes:
+        for step in range(6):
+            with probes.step(model, opt, step, micro_batches=2, loss_fn=lambda: loss_of(model, micro[0])) as ctx:
+                losses = []
+                for x in micro:  # each micro-batch's forward after the one before's backward
+                    losses.append(loss_of(model, x) / 2)
+                    losses[-1].backward()
+                probes.backward_done()
+                opt.step()
+                sched.step()
+                opt.zero_grad()
+                ctx.loss = sum(x.item() for x in losses)
+    rows = {r["step"]: r for r in sink.rows}
+    assert rows[0]["gns/grad_sq"] == pytest.approx(g2, rel=1e-4)
+    assert rows[0]["gns/trace"] == pytest.approx(trace, rel=1e-4)
+    assert rows[0]["sharpness"] == pytest.approx(top, rel=1e-5)
+    assert [t for t in rows if "sharpness" in rows[t]] == [0, 5]
+    assert [t for t in rows if "gns/trace" in rows[t]] == list(range(6))
+    assert "sharpness/adam" in rows[5] and "sharpness/adam" not in rows[0]  # Adam's state exists after update 0

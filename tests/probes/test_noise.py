@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from lrlab.errors import InputError
 from lrlab.probes import GNSProbe, noise_scale_estimates
+from lrlab.train.callbacks import StepContext
 
 
 def _population(n=64, d=5, seed=0):
@@ -57,28 +58,32 @@ def test_estimator_rejects_bad_batch_sizes():
         noise_scale_estimates(1.0, 1.0, 8, 8)
 
 
-class _Ctx:
-    def __init__(self, model, batch, step=0):
-        self.model, self.batch, self.step, self.rank, self.world_size = model, batch, step, 0, 1
-        self.row = {}
-
-    def log(self, values):
-        self.row.update(values)
+def _Ctx(model, batch, step=0, **fields):
+    return StepContext(model, None, step, 1e-3, batch, **fields)
 
 
-def test_probe_measures_micro_batch_gradients_like_explicit_computation():
-    torch.manual_seed(0)
-    model = torch.nn.Linear(6, 3)
-    micro = [(torch.randn(4, 6), torch.randn(4, 3)) for _ in range(3)]
-    loss_of = lambda x, y: torch.nn.functional.mse_loss(model(x), y)  # noqa: E731
+def _explicit(model, micro, loss_of):
+    """(|G|^2, tr Sigma) from each micro-batch's own gradient, computed one by one."""
     explicit = []
     for x, y in micro:
         gs = torch.autograd.grad(loss_of(x, y), list(model.parameters()))
         explicit.append(torch.cat([g.reshape(-1) for g in gs]).double())
     small_sq = np.mean([float(g @ g) for g in explicit])
     mean = torch.stack(explicit).mean(0)
-    expected = noise_scale_estimates(small_sq, float(mean @ mean), 4, 12)
+    rows = micro[0][0].shape[0]
+    return noise_scale_estimates(small_sq, float(mean @ mean), rows, rows * len(micro))
 
+
+def _setup():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(6, 3)
+    micro = [(torch.randn(4, 6), torch.randn(4, 3)) for _ in range(3)]
+    return model, micro, lambda x, y: torch.nn.functional.mse_loss(model(x), y)
+
+
+def test_probe_measures_micro_batch_gradients_like_explicit_computation():
+    model, micro, loss_of = _setup()
+    expected = _explicit(model, micro, loss_of)
     probe, ctx = GNSProbe(every=1), _Ctx(model, micro)
     probe.on_step_start(ctx)
     for x, y in micro:
@@ -88,6 +93,44 @@ def test_probe_measures_micro_batch_gradients_like_explicit_computation():
     assert ctx.row["gns/trace"] == pytest.approx(expected[1], rel=1e-5)
     assert ctx.row["gns"] == pytest.approx(expected[1] / expected[0], rel=1e-5)
     assert all(not p._post_accumulate_grad_hooks for p in model.parameters())
+
+
+def test_gradients_clipped_before_after_backward_give_the_raw_estimate():
+    """A loop that clips (scales) .grad before the probe's after_backward, announcing its micro-batch count
+    instead of handing them over (lrlab.integrations' HF Trainer): the last pass is read in hooks, so the
+    estimate is the raw gradients' one; the batch size comes from the model's keyword inputs."""
+    model, micro, loss_of = _setup()
+    expected = _explicit(model, micro, loss_of)
+    forward = model.forward
+    model.forward = lambda input: forward(input)  # called as model(input=x), as the HF Trainer's model(**inputs)
+    probe = GNSProbe(every=1)
+    ctx = _Ctx(model, [], micro_batches=len(micro), grads_changed_before_after_backward=True)
+    probe.on_step_start(ctx)
+    for x, y in micro:
+        (torch.nn.functional.mse_loss(model(input=x), y) / len(micro)).backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1e-3)
+    probe.after_backward(ctx)
+    assert ctx.row["gns/grad_sq"] == pytest.approx(expected[0], rel=1e-5)
+    assert ctx.row["gns/trace"] == pytest.approx(expected[1], rel=1e-5)
+    assert all(not p._post_accumulate_grad_hooks for p in model.parameters())
+
+
+@pytest.mark.parametrize("hooked", [False, True])
+def test_a_step_with_fewer_passes_than_announced_logs_nothing(hooked):
+    model, micro, loss_of = _setup()
+    probe = GNSProbe(every=1)
+    ctx = _Ctx(model, [], micro_batches=3, grads_changed_before_after_backward=hooked)
+    probe.on_step_start(ctx)
+    for x, y in micro[:2]:  # an epoch's short last update
+        (loss_of(x, y) / 2).backward()
+    probe.after_backward(ctx)
+    assert ctx.row == {}
+    ctx = _Ctx(model, micro, step=1)
+    probe.on_step_start(ctx)  # the next step measures again
+    for x, y in micro:
+        (loss_of(x, y) / 3).backward()
+    probe.after_backward(ctx)
+    assert ctx.row["gns/grad_sq"] > 0
 
 
 def test_probe_needs_accumulation():

@@ -10,6 +10,11 @@ Hooks: ``on_step_begin`` (before the first micro-batch of an update), ``on_pre_o
 complete and already clipped), ``on_step_end`` (after the update and the scheduler step), ``on_log`` (the same
 update's logs), ``on_save`` (rows flushed before each checkpoint), ``on_train_end``. A resumed run
 (``trainer.train(resume_from_checkpoint=...)``) starts its records at the checkpoint's step and drops later rows.
+
+``gns`` (with ``gradient_accumulation_steps >= 2``) reads the last micro-batch's raw gradients in parameter hooks
+during its backward pass, since the Trainer clips before ``on_pre_optimizer_step``; ``sharpness`` evaluates
+``model(**inputs).loss`` on the update's first micro-batch, its inputs as the Trainer passed them (without
+``num_items_in_batch``, so the loss is that micro-batch's mean).
 """
 
 from __future__ import annotations
@@ -17,10 +22,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
 from transformers import TrainerCallback
 
+from lrlab.errors import InputError
 from lrlab.integrations.optimizers import check_covers
-from lrlab.integrations.recorder import SUPPORTED, ProbeRecorder
+from lrlab.integrations.recorder import DEFAULT, ProbeRecorder
 from lrlab.train.metrics import NullSink
 
 #: the Trainer's log keys kept in lrlab's rows, under lrlab's names
@@ -28,15 +35,17 @@ LOG_KEYS = {"loss": "train_loss", "grad_norm": "grad_norm", "eval_loss": "val_lo
 
 
 class HFProbeCallback(TrainerCallback):
-    """Runs lrlab probes (``updates``, ``rrc``) every ``every`` updates and records every update's row.
+    """Runs lrlab probes (``updates``, ``rrc``, ``gns``, ``sharpness``) every ``every`` updates and records every
+    update's row.
 
-    ``out_dir``, ``store``, ``study``, ``config``, ``sink``: as :class:`lrlab.integrations.ProbeRecorder`; without
-    ``config`` the store's run is named by the Trainer's output folder, so a resume from it continues that run.
+    ``probes`` (names, or names to cadences), ``out_dir``, ``store``, ``study``, ``config``, ``sink``: as
+    :class:`lrlab.integrations.ProbeRecorder`; without ``config`` the store's run is named by the Trainer's output
+    folder, so a resume from it continues that run.
     """
 
     def __init__(
         self,
-        probes: tuple[str, ...] | list[str] = SUPPORTED,
+        probes: Any = DEFAULT,
         every: int = 10,
         *,
         out_dir: str | Path | None = None,
@@ -48,9 +57,12 @@ class HFProbeCallback(TrainerCallback):
         self.recorder = ProbeRecorder(
             probes, every, out_dir=out_dir, store=store, study=study, config=config, sink=sink
         )
+        self._capture: Any = None  # the forward pre-hook keeping a sharpness step's first micro-batch
 
     def on_train_begin(self, args, state, control, lr_scheduler=None, **kwargs):
         check_covers(lr_scheduler, state.max_steps)
+        if "gns" in self.recorder.names and args.gradient_accumulation_steps < 2:
+            raise InputError("the gns probe needs gradient_accumulation_steps >= 2", "gradient_accumulation_steps")
         if not state.is_world_process_zero:  # one process records (and probes) for the run
             self.recorder = ProbeRecorder([], sink=NullSink())
         if self.recorder.config is None:
@@ -59,12 +71,46 @@ class HFProbeCallback(TrainerCallback):
         self.recorder.open(state.global_step, meta)
 
     def on_step_begin(self, args, state, control, model=None, optimizer=None, **kwargs):
-        self.recorder.start_step(model, optimizer, state.global_step)
+        loss_fn = self._first_batch_loss(model) if self.recorder.active("sharpness", state.global_step) else None
+        self.recorder.start_step(
+            model,
+            optimizer,
+            state.global_step,
+            micro_batches=args.gradient_accumulation_steps,
+            loss_fn=loss_fn,
+            grads_changed=True,
+        )
+
+    def _first_batch_loss(self, model):
+        """A loss function of the update's first micro-batch, kept by a forward pre-hook when it comes."""
+        seen: dict[str, Any] = {}
+
+        def keep(module, args, kwargs):
+            if not seen:
+                seen.update(args=args, kwargs={k: v for k, v in kwargs.items() if k != "num_items_in_batch"})
+
+        self._capture = model.register_forward_pre_hook(keep, with_kwargs=True)
+
+        def loss():
+            self._release()
+            out = model(*seen["args"], **seen["kwargs"])
+            value = out.get("loss") if isinstance(out, dict) else out[0] if isinstance(out, tuple) else out
+            if not isinstance(value, torch.Tensor) or value.ndim != 0:
+                raise InputError("the sharpness probe needs a model that returns its loss (labels in the batches)")
+            return value
+
+        return loss
+
+    def _release(self) -> None:
+        if self._capture is not None:
+            self._capture.remove()
+            self._capture = None
 
     def on_pre_optimizer_step(self, args, state, control, **kwargs):
         self.recorder.backward_done()
 
     def on_step_end(self, args, state, control, **kwargs):
+        self._release()
         self.recorder.end_step()
 
     def on_log(self, args, state, control, logs=None, **kwargs):
@@ -75,4 +121,5 @@ class HFProbeCallback(TrainerCallback):
         self.recorder.flush()
 
     def on_train_end(self, args, state, control, **kwargs):
+        self._release()
         self.recorder.close("done" if state.global_step >= state.max_steps else "interrupted")

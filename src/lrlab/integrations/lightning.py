@@ -12,22 +12,26 @@ steps it once per optimizer update (after ``accumulate_grad_batches`` batches), 
 and a Lightning checkpoint holds the scheduler's step, so ``fit(..., ckpt_path=...)`` resumes at the exact LR.
 
 Each update ``t`` (``trainer.global_step`` before it) is one row: the LR it ran at, the probe values and
-``train_loss``, the mean over its batches of the ``loss`` that ``training_step`` returned. Hooks:
-``on_train_batch_start`` (an update's first batch), ``on_before_optimizer_step`` (its gradients are complete),
+``train_loss``, the mean over its batches of the ``loss`` that ``training_step`` returned. ``gns`` (with
+``accumulate_grad_batches >= 2``) takes each batch's start from ``on_train_batch_start``; ``sharpness`` needs
+``sharpness_loss(module, batch) -> loss`` (Lightning's ``training_step`` may log and return a dict, so the
+callback does not call it). Hooks: ``on_train_batch_start`` (each batch; the first of an update starts its probes),
+``on_before_optimizer_step`` (its gradients are complete, before Lightning clips them),
 ``on_train_batch_end`` (once ``global_step`` has advanced: the update is applied), ``on_save_checkpoint`` (rows
 flushed first), ``on_train_end`` and ``on_exception`` (the run's status: done, interrupted or failed).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 
+from lrlab.errors import InputError
 from lrlab.integrations.optimizers import check_covers, optimizer_and_schedule
-from lrlab.integrations.recorder import SUPPORTED, ProbeRecorder
+from lrlab.integrations.recorder import DEFAULT, ProbeRecorder
 from lrlab.train.metrics import NullSink
 
 
@@ -39,15 +43,18 @@ def configure_optimizers(params: Iterable[Any], optimizer: str, schedule: Any, *
 
 
 class LightningProbeCallback(pl.Callback):
-    """Runs lrlab probes (``updates``, ``rrc``) every ``every`` updates and records every update's row.
+    """Runs lrlab probes (``updates``, ``rrc``, ``gns``, ``sharpness``) every ``every`` updates and records every
+    update's row.
 
-    ``out_dir``, ``store``, ``study``, ``config``, ``sink``: as :class:`lrlab.integrations.ProbeRecorder`; without
-    ``config`` the store's run is named by the trainer's ``default_root_dir``.
+    ``probes`` (names, or names to cadences), ``out_dir``, ``store``, ``study``, ``config``, ``sink``: as
+    :class:`lrlab.integrations.ProbeRecorder`; without ``config`` the store's run is named by the trainer's
+    ``default_root_dir``. ``sharpness_loss(module, batch)``: the loss of a batch as ``training_step`` computes it,
+    for ``sharpness`` (required with it).
     """
 
     def __init__(
         self,
-        probes: tuple[str, ...] | list[str] = SUPPORTED,
+        probes: Any = DEFAULT,
         every: int = 10,
         *,
         out_dir: str | Path | None = None,
@@ -55,15 +62,21 @@ class LightningProbeCallback(pl.Callback):
         study: str = "lightning",
         config: dict[str, Any] | None = None,
         sink: Any = None,
+        sharpness_loss: Callable[[pl.LightningModule, Any], Any] | None = None,
     ) -> None:
         self.recorder = ProbeRecorder(
             probes, every, out_dir=out_dir, store=store, study=study, config=config, sink=sink
         )
+        if "sharpness" in self.recorder.names and sharpness_loss is None:
+            raise InputError("the sharpness probe needs sharpness_loss=(module, batch) -> loss", "sharpness_loss")
+        self.sharpness_loss = sharpness_loss
         self._losses: list[float] = []
 
     def on_train_start(self, trainer, pl_module):
         for config in trainer.lr_scheduler_configs:
             check_covers(config.scheduler, trainer.max_steps)
+        if "gns" in self.recorder.names and trainer.accumulate_grad_batches < 2:
+            raise InputError("the gns probe needs accumulate_grad_batches >= 2", "accumulate_grad_batches")
         if not trainer.is_global_zero:  # one process records (and probes) for the run
             self.recorder = ProbeRecorder([], sink=NullSink())
         if self.recorder.config is None:
@@ -76,7 +89,17 @@ class LightningProbeCallback(pl.Callback):
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         if self.recorder.current is None:  # the first batch of an update
-            self.recorder.start_step(pl_module, trainer.optimizers[0], trainer.global_step)
+            step = trainer.global_step
+            wanted = self.sharpness_loss is not None and self.recorder.active("sharpness", step)
+            self.recorder.start_step(
+                pl_module,
+                trainer.optimizers[0],
+                step,
+                micro_batches=trainer.accumulate_grad_batches,
+                loss_fn=(lambda: self.sharpness_loss(pl_module, batch)) if wanted else None,
+                reports_micro_batches=True,
+            )
+        self.recorder.micro_batch(batch)
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer):
         self.recorder.backward_done()

@@ -6,9 +6,11 @@
 in the run store (:class:`lrlab.store.StoreSink`). ``t`` is the 0-based update, ``lr`` the LR update ``t`` ran at
 and ``train_loss`` the loss of its batch before the update, as in ``lrlab train``'s rows.
 
-Only the probes that need nothing but the model and its weights before and after an update are supported
-(:data:`SUPPORTED`: ``updates``, ``rrc``): ``gns`` needs the step's micro-batches and their gradients before
-clipping, and ``sharpness`` a ``model(x, y) -> loss`` call, which these loops do not hand to a callback.
+Every probe of :data:`SUPPORTED` works, given what it needs from the loop: ``updates`` and ``rrc`` need only the
+model and its weights before and after an update; ``gns`` needs 2 or more micro-batches an update
+(``micro_batches=``) and a call of :meth:`ProbeRecorder.backward_done` between the last backward pass and the
+optimizer step; ``sharpness`` needs that call too and ``loss_fn``, the loss of the update's first micro-batch at
+the current weights. The framework callbacks pass all of it.
 
 Your own loop::
 
@@ -21,7 +23,7 @@ Your own loop::
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +35,19 @@ from lrlab.train.callbacks import Hooks, StepContext, resolve_probes
 from lrlab.train.environment import numerics
 from lrlab.train.metrics import JsonlSink, MetricsSink, TeeSink
 
-SUPPORTED = ("updates", "rrc")
+SUPPORTED = ("updates", "rrc", "gns", "sharpness")
+DEFAULT = ("updates", "rrc")  # what needs nothing from the loop beyond the model and the update
+#: probes that read the whole update's gradients: the loop calls ``backward_done`` before the optimizer step
+NEED_GRADIENTS = ("gns", "sharpness")
 
 
 class ProbeRecorder:
     """Probes every ``every`` updates and the run's rows into ``out_dir/metrics.jsonl`` and/or a store run.
 
     Args:
-        probes: names from :data:`SUPPORTED`.
-        every: the probes' cadence in optimizer updates.
+        probes: names from :data:`SUPPORTED`, or a dict of names to their own cadences (``{"updates": 10,
+            "sharpness": 100}``).
+        every: the cadence in optimizer updates of the probes given by name.
         out_dir: write ``metrics.jsonl`` and ``run.json`` here.
         store: a run store file (or :class:`lrlab.store.Store`); the run is study ``study``'s run with ``config``
             (a dict naming the run: the same config again is the same run, which a resume continues).
@@ -52,7 +58,7 @@ class ProbeRecorder:
 
     def __init__(
         self,
-        probes: Sequence[str] = SUPPORTED,
+        probes: Sequence[str] | Mapping[str, int] = DEFAULT,
         every: int = 10,
         *,
         out_dir: str | Path | None = None,
@@ -64,11 +70,12 @@ class ProbeRecorder:
         unsupported = [p for p in probes if p not in SUPPORTED]
         if unsupported:
             raise InputError(
-                f"probe {unsupported[0]!r} is not supported outside lrlab's trainer "
-                f"(supported: {', '.join(SUPPORTED)})",
+                f"unknown probe {unsupported[0]!r} (available: {', '.join(SUPPORTED)})",
                 "probes",
             )
-        self.probes = resolve_probes(list(probes), every)
+        cadences = dict(probes) if isinstance(probes, Mapping) else dict.fromkeys(probes, every)
+        self.probes = resolve_probes(cadences)
+        self.names = tuple(cadences)
         self.hooks = Hooks(self.probes)
         self._out_dir, self._store, self.study, self.config = out_dir, store, study, config
         self._extra = sink
@@ -76,6 +83,7 @@ class ProbeRecorder:
         self._store_sink: StoreSink | None = None
         self._ctx: StepContext | None = None  # the update in progress
         self._pending: dict[str, Any] | None = None  # the last update's row, open to the framework's own logs
+        self._gradients_seen = False  # backward_done was called for the update in progress
         self.last_loss: float | None = None
         self.steps_done = 0
 
@@ -125,19 +133,62 @@ class ProbeRecorder:
 
     # --- one update ------------------------------------------------------------------------------------------
 
-    def start_step(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, step: int) -> StepContext:
-        """Before update ``step``'s first forward pass: the probes take their copies and hooks."""
+    def active(self, name: str, step: int) -> bool:
+        """Whether probe ``name`` measures update ``step``."""
+        return any(p.name == name and p.active(step) for p in self.probes)
+
+    def start_step(
+        self,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        step: int,
+        *,
+        micro_batches: int | None = None,
+        loss_fn: Callable[[], torch.Tensor] | None = None,
+        grads_changed: bool = False,
+        reports_micro_batches: bool = False,
+    ) -> StepContext:
+        """Before update ``step``'s first forward pass: the probes take their copies and hooks.
+
+        ``micro_batches``: forward/backward passes in this update (``gns`` needs 2 or more); ``loss_fn``: the
+        first micro-batch's loss at the current weights (``sharpness``); ``grads_changed``: the loop changes the
+        gradients (clips them) before :meth:`backward_done`; ``reports_micro_batches``: the loop calls
+        :meth:`micro_batch` before each pass (else the probes hook the model's forward)."""
         if self.sink is None:
             self.open(step)
         self.write_pending()
+        if loss_fn is None and self.active("sharpness", step):
+            raise InputError("the sharpness probe needs loss_fn, the first micro-batch's loss", "loss_fn")
+        if (micro_batches or 1) < 2 and self.active("gns", step):
+            raise InputError("the gns probe needs micro_batches >= 2 (gradient accumulation)", "micro_batches")
         lr = optimizer.param_groups[0]["lr"]
-        self._ctx = StepContext(model, optimizer, step, float(lr), batch=[])
+        self._ctx = StepContext(
+            model,
+            optimizer,
+            step,
+            float(lr),
+            batch=[],
+            micro_batches=micro_batches if micro_batches is not None else 1,
+            loss_fn=loss_fn,
+            grads_changed_before_after_backward=grads_changed,
+            reports_micro_batches=reports_micro_batches,
+        )
+        self._gradients_seen = False
         self.hooks("on_step_start", self._ctx)
         return self._ctx
 
-    def backward_done(self) -> None:
-        """The update's gradients are complete (the probes' input hooks come off before anything else runs)."""
+    def micro_batch(self, inputs: Any) -> None:
+        """A micro-batch of the update in progress starts (loops that report them: ``reports_micro_batches``)."""
         if self._ctx is not None:
+            self._ctx.micro_batch = inputs
+            self.hooks("on_micro_batch", self._ctx)
+            self._ctx.micro_batch = None
+
+    def backward_done(self) -> None:
+        """The update's gradients are complete, before the optimizer step (and before clipping where the loop
+        allows): ``gns`` and ``sharpness`` measure here, and the probes' input hooks come off."""
+        if self._ctx is not None:
+            self._gradients_seen = True
             self.hooks("after_backward", self._ctx)
 
     def end_step(self, loss: float | None = None) -> None:
@@ -145,6 +196,14 @@ class ProbeRecorder:
         ctx, self._ctx = self._ctx, None
         if ctx is None:
             return
+        missed = [n for n in NEED_GRADIENTS if not self._gradients_seen and self.active(n, ctx.step)]
+        if missed:
+            for probe in self.probes:
+                probe.remove_hooks()
+            raise InputError(
+                f"the {missed[0]} probe needs backward_done() between the backward pass and the optimizer step",
+                "backward_done",
+            )
         self.hooks("after_step", ctx)
         for probe in self.probes:
             probe.remove_hooks()  # an evaluation pass between updates must not feed a probe
@@ -174,9 +233,13 @@ class ProbeRecorder:
             self.sink.flush()
 
     @contextlib.contextmanager
-    def step(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, step: int) -> Iterator[StepContext]:
-        """One update of your own loop: set ``ctx.loss`` inside (and ``ctx.log({...})`` for more values)."""
-        ctx = self.start_step(model, optimizer, step)
+    def step(
+        self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, step: int, **needs: Any
+    ) -> Iterator[StepContext]:
+        """One update of your own loop: set ``ctx.loss`` inside (and ``ctx.log({...})`` for more values);
+        ``needs``: :meth:`start_step`'s keywords (``micro_batches``, ``loss_fn``) for ``gns`` and ``sharpness``,
+        which also need :meth:`backward_done` after the backward passes."""
+        ctx = self.start_step(model, optimizer, step, **needs)
         yield ctx
         self.end_step()
         self.write_pending()

@@ -19,6 +19,7 @@ class Probe:
     """Base class: ``every`` is the cadence in optimizer steps; ``name`` is the key used in configs and the CLI."""
 
     name: ClassVar[str]
+    runs_forward_passes: ClassVar[bool] = False  # calls the model itself (then it runs after the other probes)
 
     def __init__(self, every: int = 10) -> None:
         if every < 1:

@@ -47,17 +47,24 @@ class GNSProbe(Probe):
     """B_simple from the micro-batches of gradient accumulation: small = one micro-batch, big = the whole step.
 
     Micro-batch i's contribution to ``.grad`` is the gradient sum after its backward pass minus the sum before
-    it. On probe steps a forward pre-hook on the model marks each micro-batch's start: there the contribution
-    of the one before is ``.grad`` minus a copy kept at the previous start (one foreach subtraction, norm and
-    copy over all parameters, no per-parameter Python); the last contribution is taken in ``after_backward``.
-    It assumes the trainer's convention that ``.grad`` after the backward passes is the mean of the micro-batch
-    gradients (each micro-batch loss divided by the number of micro-batches), so micro-batch i's own gradient is
-    A x its contribution. Needs A >= 2 micro-batches a step. Under DDP the last backward pass writes the
-    all-reduced mean into ``.grad``, so there the last contribution comes from a post-accumulate-grad hook on
-    every parameter during that pass (it sees this process's sum before DDP replaces it); the squared norms are
-    averaged over every process's micro-batches (one all-reduce of A numbers), and the big batch is the
-    all-reduced global one (B_big = A x processes x micro-batch rows): the estimate equals one process's with
-    A x processes micro-batches of the same rows.
+    it. On probe steps a forward pre-hook on the model (or, where the loop reports them, ``on_micro_batch``)
+    marks each micro-batch's start, where B_small is read (the rows of the first micro-batch's first batched
+    input) and the contribution of the one before is ``.grad`` minus a copy kept at the previous start (one
+    foreach subtraction, norm and copy over all parameters, no per-parameter Python); the last contribution is
+    taken in ``after_backward``. It assumes the trainer's
+    convention that ``.grad`` after the backward passes is the mean of the micro-batch gradients (each
+    micro-batch loss divided by the number of micro-batches), so micro-batch i's own gradient is A x its
+    contribution. Needs A >= 2 micro-batches a step (``ctx.accumulation``); a step that ran another number of
+    passes than announced (a short last batch of an epoch) logs nothing.
+
+    Where ``.grad`` is no longer the raw sum at ``after_backward``, the last pass is read from a
+    post-accumulate-grad hook on every parameter during that pass: under DDP (the last pass writes the
+    all-reduced mean; the hook sees this process's sum before DDP replaces it), and where the loop changes the
+    gradients first (``ctx.grads_changed_before_after_backward``: the Hugging Face Trainer clips before its
+    first hook), where the hook also gives |G_big|^2. Under DDP the squared norms are averaged over every
+    process's micro-batches (one all-reduce of A numbers), and the big batch is the all-reduced global one
+    (B_big = A x processes x micro-batch rows): the estimate equals one process's with A x processes
+    micro-batches of the same rows.
 
     Cost per probe step, beyond the step itself: about 2 + 3 (A - 1) passes over the gradients (norms, one
     subtraction and one copy per micro-batch boundary) and one gradient-sized buffer; it grows with the model
@@ -76,14 +83,26 @@ class GNSProbe(Probe):
         self._micro_sq = None
         if not self.active(ctx.step):
             return
-        if len(ctx.batch) < 2:
-            raise InputError("the gns probe needs gradient accumulation (grad_accum >= 2) to compare batch sizes")
+        if ctx.accumulation < 2:
+            raise InputError(
+                "the gns probe needs gradient accumulation (grad_accum >= 2 micro-batches a step) to compare "
+                "batch sizes"
+            )
         self._params = [p for p in ctx.model.parameters() if p.requires_grad]
         self._index = {id(p): i for i, p in enumerate(self._params)}
-        self._micro_sq, self._prev, self._starts = [], None, 0
-        self._last_parts: list[torch.Tensor] = []  # DDP: the last pass's per-parameter |contribution|^2
-        self._count, self._distributed = len(ctx.batch), getattr(ctx, "world_size", 1) > 1
-        self._handles = [ctx.model.register_forward_pre_hook(self._micro_start)]
+        self._micro_sq, self._prev, self._starts, self._rows = [], None, 0, 0
+        # the last pass's per-parameter |contribution|^2 and |grad|^2, where hooks read it (see the class doc)
+        self._last_parts: list[torch.Tensor] = []
+        self._full_parts: list[torch.Tensor] = []
+        self._count, self._distributed = ctx.accumulation, getattr(ctx, "world_size", 1) > 1
+        self._hook_last = self._distributed or ctx.grads_changed_before_after_backward
+        if not ctx.reports_micro_batches:
+            self._handles = [ctx.model.register_forward_pre_hook(self._micro_start, with_kwargs=True)]
+
+    def on_micro_batch(self, ctx: Any) -> None:
+        """A micro-batch starts, in a loop that reports them (instead of the forward pre-hook)."""
+        if self._micro_sq is not None:
+            self._micro_start(ctx.model, (ctx.micro_batch,), {})
 
     def _grads(self) -> list[torch.Tensor]:
         """The gradient sums so far (zeros for a parameter that has none yet)."""
@@ -93,35 +112,44 @@ class GNSProbe(Probe):
         """|the micro-batch's contribution|^2 = |grads - grads at its start|^2, over all parameters."""
         return _sum_sq(grads if self._prev is None else torch._foreach_sub(grads, self._prev))
 
-    def _micro_start(self, module: Any, args: Any) -> None:
+    def _micro_start(self, module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         i, self._starts = self._starts, self._starts + 1
         if i == 0:
+            self._rows = _rows((args, kwargs))
             return
         grads = self._grads()
         self._micro_sq.append(self._contribution_sq(grads))
         self._prev = [g.clone() for g in grads]
-        if i == self._count - 1 and self._distributed:  # see the class doc: the last pass's own contributions
+        if i == self._count - 1 and self._hook_last:
             self._handles += [p.register_post_accumulate_grad_hook(self._record_last) for p in self._params]
 
     def _record_last(self, p: torch.Tensor) -> None:
-        contribution = p.grad.detach() - self._prev[self._index[id(p)]]
-        self._last_parts.append(contribution.double().pow(2).sum())  # on its device: no sync per parameter
+        grad = p.grad.detach()  # on its device: no sync per parameter
+        self._last_parts.append((grad - self._prev[self._index[id(p)]]).double().pow(2).sum())
+        if not self._distributed:
+            self._full_parts.append(grad.double().pow(2).sum())
 
     def after_backward(self, ctx: Any) -> None:
         self.remove_hooks()
         if self._micro_sq is None:
             return
-        a = len(ctx.batch)
-        rows = ctx.batch[0][0].shape[0]
-        last = _sum_sq(self._last_parts, squared=True) if self._distributed else self._contribution_sq(self._grads())
-        micro_sq = torch.stack([*self._micro_sq, last]).double().cpu()
+        a, self._micro_sq, micro = self._count, None, self._micro_sq
+        if self._starts != a:
+            self._prev = None
+            return
+        last = _sum_sq(self._last_parts, squared=True) if self._hook_last else self._contribution_sq(self._grads())
+        self._prev = None
+        micro_sq = torch.stack([*micro, last]).double().cpu()
         if self._distributed:  # every process's micro-batches, not only this one's
             micro_sq = micro_sq.to(next(ctx.model.parameters()).device)
             torch.distributed.all_reduce(micro_sq)
             micro_sq = micro_sq.cpu() / ctx.world_size
         small_sq = (a * a * micro_sq).mean().item()  # micro gradient = A x its contribution
-        big_sq = _sum_sq([p.grad.detach() for p in ctx.model.parameters() if p.grad is not None]).item()
-        b_small, b_big = rows, rows * a * getattr(ctx, "world_size", 1)
+        if self._hook_last and not self._distributed:
+            big_sq = _sum_sq(self._full_parts, squared=True).item()
+        else:
+            big_sq = _sum_sq([p.grad.detach() for p in ctx.model.parameters() if p.grad is not None]).item()
+        b_small, b_big = self._rows, self._rows * a * getattr(ctx, "world_size", 1)
         g2_now, trace_now = noise_scale_estimates(small_sq, big_sq, b_small, b_big)
         g2, trace = self.g2.update(g2_now), self.trace.update(trace_now)
         values = {"gns/grad_sq": g2, "gns/trace": trace}
@@ -129,7 +157,19 @@ class GNSProbe(Probe):
             values["gns"] = trace / g2
             values["grad_snr"] = b_big * g2 / trace if trace > 0 else float("inf")
         log_rank0(ctx, values)
-        self._prev, self._micro_sq = None, None
+
+
+def _rows(inputs: Any) -> int:
+    """The batch dimension of a forward call's inputs: the first dimension of the first tensor with one, looked
+    for depth first through tuples, lists and dicts."""
+    if isinstance(inputs, torch.Tensor) and inputs.ndim >= 1:
+        return inputs.shape[0]
+    for x in inputs.values() if isinstance(inputs, dict) else inputs if isinstance(inputs, (tuple, list)) else ():
+        try:
+            return _rows(x)
+        except InputError:
+            continue
+    raise InputError("the gns probe found no batched tensor among the model's inputs")
 
 
 def _sum_sq(tensors: list[torch.Tensor], squared: bool = False) -> torch.Tensor:

@@ -130,6 +130,7 @@ class SharpnessProbe(Probe):
     """
 
     name = "sharpness"
+    runs_forward_passes = True
 
     def __init__(self, every: int = 100, iters: int = 20, tol: float = 1e-3) -> None:
         super().__init__(every)
@@ -138,14 +139,13 @@ class SharpnessProbe(Probe):
     def after_backward(self, ctx: Any) -> None:
         if not self.active(ctx.step):
             return
-        x, y = ctx.batch[0][:2]
         params = [p for p in ctx.model.parameters() if p.requires_grad]
         with torch.random.fork_rng(devices=[]):
-            top, used = sharpness(lambda: ctx.model(x, y), params, None, self.iters, self.tol)
+            top, used = sharpness(ctx.first_loss, params, None, self.iters, self.tol)
             values = {"sharpness": top, "sharpness/lr_x": ctx.lr * top, "sharpness/iters": used}
             pre = adam_preconditioner(ctx.optimizer, params)
             if pre is not None:
-                top_pre, _ = sharpness(lambda: ctx.model(x, y), params, pre, self.iters, self.tol)
+                top_pre, _ = sharpness(ctx.first_loss, params, pre, self.iters, self.tol)
                 b1 = ctx.optimizer.param_groups[0]["betas"][0]
                 values.update(
                     {
