@@ -5,7 +5,9 @@ Baselines, each measured in the same round as its callback runs (rounds alternat
   init, random tokens, batch 8 x 64, lrlab AdamW with a ScheduleLR) with ``HFProbeCallback(["updates", "rrc"])``
   at cadence 10 and 1, recording every update into a run store, vs the same Trainer without the callback;
 - ``lightning_every10`` / ``lightning_every1``: PyTorch Lightning on lrlab's tiny GPT (0.13M, same batch) with
-  ``LightningProbeCallback``, vs the same Lightning loop without it.
+  ``LightningProbeCallback``, vs the same Lightning loop without it;
+- ``hf_gns1`` / ``lightning_gns1``: the ``gns`` probe at every update, with 2 micro-batches of 8 x 64 an update
+  (gradient accumulation), vs the same accumulating loop without the callback.
 
 Every run trains ``--steps`` updates from scratch; a clock callback (in both runs) takes the time at each update's
 start; the run's step time is the median over updates 2.. (update 0 warms up caches). A first, uncounted run of
@@ -41,8 +43,20 @@ def random_tokens(rows: int) -> torch.Tensor:
     return torch.randint(0, VOCAB, (rows, SEQ), generator=torch.Generator().manual_seed(0))
 
 
-def hf_step_seconds(steps: int, every: int | None, out: Path) -> float:
-    """Median update time of the HF Trainer, with ``HFProbeCallback`` at cadence ``every`` (None: without it)."""
+#: configuration -> (the callback's probes and cadences, micro-batches an update); None: no callback
+SETUPS: dict[str, tuple[dict[str, int] | None, int]] = {
+    "bare": (None, 1),
+    "every10": ({"updates": 10, "rrc": 10}, 1),
+    "every1": ({"updates": 1, "rrc": 1}, 1),
+    "bare_accum2": (None, 2),
+    "gns1": ({"gns": 1}, 2),
+}
+#: each measured configuration and the bare loop it is set against
+CASES = {"every10": "bare", "every1": "bare", "gns1": "bare_accum2"}
+
+
+def hf_step_seconds(steps: int, setup: str, out: Path) -> float:
+    """Median update time of the HF Trainer in configuration ``setup`` (:data:`SETUPS`)."""
     import transformers
 
     from lrlab.integrations.hf import HFProbeCallback
@@ -56,7 +70,7 @@ def hf_step_seconds(steps: int, every: int | None, out: Path) -> float:
 
     class Tokens(torch.utils.data.Dataset):
         def __init__(self) -> None:
-            self.x = random_tokens(BATCH * (steps + 1))
+            self.x = random_tokens(BATCH * accumulate * (steps + 1))
 
         def __len__(self) -> int:
             return len(self.x)
@@ -64,6 +78,7 @@ def hf_step_seconds(steps: int, every: int | None, out: Path) -> float:
         def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
             return {"input_ids": self.x[i], "labels": self.x[i]}
 
+    probes, accumulate = SETUPS[setup]
     torch.manual_seed(0)
     config = transformers.GPT2Config(
         vocab_size=VOCAB, n_positions=SEQ, n_embd=96, n_layer=2, n_head=2, bos_token_id=0, eos_token_id=0
@@ -73,6 +88,7 @@ def hf_step_seconds(steps: int, every: int | None, out: Path) -> float:
         output_dir=str(out),
         max_steps=steps,
         per_device_train_batch_size=BATCH,
+        gradient_accumulation_steps=accumulate,
         logging_steps=1,
         report_to=[],
         use_cpu=True,
@@ -81,7 +97,7 @@ def hf_step_seconds(steps: int, every: int | None, out: Path) -> float:
         seed=0,
     )
     clock = Clock()
-    callbacks = [clock] if every is None else [HFProbeCallback(every=every, store=out / "runs.db"), clock]
+    callbacks = [clock] if probes is None else [HFProbeCallback(probes, store=out / "runs.db"), clock]
     optimizers = optimizer_and_schedule(model.parameters(), "adamw", SPEC, weight_decay=0.1)
     trainer = transformers.Trainer(model=model, args=args, train_dataset=Tokens(), optimizers=optimizers)
     for callback in callbacks:
@@ -90,8 +106,8 @@ def hf_step_seconds(steps: int, every: int | None, out: Path) -> float:
     return median_step(clock.starts)
 
 
-def lightning_step_seconds(steps: int, every: int | None, out: Path) -> float:
-    """Median update time of Lightning, with ``LightningProbeCallback`` at cadence ``every`` (None: without it)."""
+def lightning_step_seconds(steps: int, setup: str, out: Path) -> float:
+    """Median update time of Lightning in configuration ``setup`` (:data:`SETUPS`)."""
     import pytorch_lightning as pl
 
     from lrlab.integrations.lightning import LightningProbeCallback, configure_optimizers
@@ -102,7 +118,8 @@ def lightning_step_seconds(steps: int, every: int | None, out: Path) -> float:
             self.starts: list[float] = []
 
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-            self.starts.append(time.perf_counter())
+            if batch_idx % accumulate == 0:  # an update's first batch
+                self.starts.append(time.perf_counter())
 
     class Module(pl.LightningModule):
         def __init__(self) -> None:
@@ -116,11 +133,14 @@ def lightning_step_seconds(steps: int, every: int | None, out: Path) -> float:
         def configure_optimizers(self):
             return configure_optimizers(self.parameters(), "adamw", SPEC, weight_decay=0.1)
 
-    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(random_tokens(BATCH * (steps + 1))), BATCH)
+    probes, accumulate = SETUPS[setup]
+    tokens = random_tokens(BATCH * accumulate * (steps + 1))
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(tokens), BATCH)
     clock = Clock()
-    callbacks = [clock] if every is None else [LightningProbeCallback(every=every, store=out / "runs.db"), clock]
+    callbacks = [clock] if probes is None else [LightningProbeCallback(probes, store=out / "runs.db"), clock]
     trainer = pl.Trainer(
         max_steps=steps,
+        accumulate_grad_batches=accumulate,
         callbacks=callbacks,
         default_root_dir=out,
         logger=False,
@@ -142,18 +162,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    seconds: dict[str, list[float]] = {}  # "<framework>_<every or bare>" -> each round's median step time
+    seconds: dict[str, list[float]] = {}  # "<framework>_<setup>" -> each round's median step time
     with tempfile.TemporaryDirectory() as tmp:  # a first, uncounted run of each: imports, caches, allocator
         for name, run in FRAMEWORKS.items():
-            run(args.steps, 1, Path(tmp) / name)
+            run(args.steps, "every1", Path(tmp) / name)
     for _ in range(args.rounds):
         for name, run in FRAMEWORKS.items():
             with tempfile.TemporaryDirectory() as tmp:
-                for every in (None, 10, 1):
-                    seconds.setdefault(f"{name}_{every or 'bare'}", []).append(
-                        run(args.steps, every, Path(tmp) / str(every))
-                    )
-    cases = {f"{name}_every{every}": (f"{name}_{every}", f"{name}_bare") for name in FRAMEWORKS for every in (10, 1)}
+                for setup in SETUPS:
+                    seconds.setdefault(f"{name}_{setup}", []).append(run(args.steps, setup, Path(tmp) / setup))
+    cases = {
+        f"{name}_{case}": (f"{name}_{case}", f"{name}_{bare}") for name in FRAMEWORKS for case, bare in CASES.items()
+    }
     per_round = {case: [a / b for a, b in zip(seconds[w], seconds[o], strict=True)] for case, (w, o) in cases.items()}
     result = {
         "threads": torch.get_num_threads(),

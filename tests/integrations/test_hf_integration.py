@@ -236,3 +236,45 @@ def test_hf_gns_and_sharpness_equal_a_direct_computation(hf, tmp_path):
 def test_hf_gns_without_accumulation_is_one_line_input_error(hf, tmp_path):
     with pytest.raises(InputError, match="gns probe needs gradient_accumulation_steps >= 2"):
         train(hf, tmp_path, [], probes=["gns"])
+
+
+def test_hf_a_step_that_raises_inside_the_context_is_recorded_failed_without_hooks_left(hf, tmp_path):
+    """The Trainer calls no callback when a step raises: with the callback as a context manager the run is
+    recorded failed with the updates before, and no probe hook stays on the model."""
+    from lrlab.integrations.hf import HFProbeCallback
+    from lrlab.integrations.optimizers import optimizer_and_schedule
+
+    model = tiny_gpt2(hf)
+    calls = []
+
+    def failing(module, args):
+        calls.append(1)
+        if len(calls) == 8:  # update 3's second micro-batch
+            raise RuntimeError("boom")
+
+    mine = model.transformer.h[0].register_forward_pre_hook(failing)
+    opt, sched = optimizer_and_schedule(model.parameters(), "lionar", SPEC, weight_decay=0.1)
+    args = hf.TrainingArguments(
+        output_dir=str(tmp_path),
+        max_steps=STEPS,
+        per_device_train_batch_size=4,
+        gradient_accumulation_steps=2,
+        logging_steps=1,
+        report_to=[],
+        use_cpu=True,
+        save_strategy="no",
+        disable_tqdm=True,
+    )
+    trainer = hf.Trainer(model=model, args=args, train_dataset=Tokens(), optimizers=(opt, sched))
+    with (
+        pytest.raises(RuntimeError, match="boom"),
+        HFProbeCallback({"gns": 1, "rrc": 1}, store=tmp_path / "runs.db") as probes,
+    ):
+        trainer.add_callback(probes)
+        trainer.train()
+    mine.remove()
+    run, curves = run_of(tmp_path)
+    assert run["status"] == "failed" and curves["lr"][0].tolist() == [0, 1, 2]
+    assert curves["gns/trace"][0].tolist() == [0, 1, 2]
+    hooked = [m for m in model.modules() if m._forward_pre_hooks]
+    assert hooked == [] and all(not p._post_accumulate_grad_hooks for p in model.parameters())

@@ -220,4 +220,62 @@ class _Accumulating:
     """What on_train_start reads of a trainer."""
 
     def __init__(self, accumulate):
-        self.accumulate_grad_batches, self.lr_scheduler_configs = accumulate, []
+        self.accumulate_grad_batches, self.lr_scheduler_configs, self.max_steps = accumulate, [], 10
+
+
+def _trainer(pl, root, callback, **options):
+    return pl.Trainer(
+        callbacks=[callback],
+        default_root_dir=root,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        **options,
+    )
+
+
+def test_lightning_skipped_batches_and_validation_metrics_are_recorded(pl, tmp_path):
+    """A training_step that returns None skips its batch (Lightning's way): the update's train_loss is the mean of
+    the other batch; what validation logs joins the row of the update before it."""
+    from lrlab.integrations.lightning import LightningProbeCallback
+
+    model = module(pl)
+    step = model.training_step
+    model.training_step = lambda batch, batch_idx: None if batch_idx % 4 == 1 else step(batch, batch_idx)
+
+    def validation_step(batch, batch_idx):
+        model.log("val_loss", _mse(model.net, batch))
+
+    model.validation_step = validation_step
+    callback = LightningProbeCallback(["updates"], store=tmp_path / "runs.db")
+    trainer = _trainer(
+        pl,
+        tmp_path,
+        callback,
+        max_steps=STEPS,
+        accumulate_grad_batches=2,
+        val_check_interval=16,
+        num_sanity_val_steps=0,
+        limit_val_batches=2,
+    )
+    trainer.fit(model, data(), data())
+    run, curves = run_of(tmp_path)
+    assert run["status"] == "done"
+    per_update = [np.mean([loss for s, _, loss in model.seen if s == t]) for t in range(STEPS)]
+    assert len(model.seen) == 36  # batch 4k + 1 never ran: updates 0, 2, 4, ... trained on one batch
+    assert np.allclose(curves["train_loss"][1], per_update, rtol=1e-6)
+    assert curves["val_loss"][0].tolist() == [7, 15, 23]  # after batches 16, 32, 48: updates 8, 16, 24 done
+    assert np.all(np.isfinite(curves["val_loss"][1]))
+
+
+def test_lightning_refuses_a_schedule_shorter_than_an_epoch_run(pl, tmp_path):
+    """Trained by epochs (no max_steps), the run's update count comes from Lightning's estimate: 64 updates
+    against a 24-step schedule is refused before training."""
+    from lrlab.errors import InputError
+    from lrlab.integrations.lightning import LightningProbeCallback
+
+    trainer = _trainer(pl, tmp_path, LightningProbeCallback(["updates"], store=tmp_path / "runs.db"), max_epochs=1)
+    with pytest.raises(InputError, match="covers 24 steps but the run takes 64 updates"):
+        trainer.fit(module(pl), data())

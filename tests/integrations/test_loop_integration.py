@@ -97,6 +97,10 @@ def _unannounced_backward():
     [
         (lambda: ProbeRecorder(["nope"]), "probes: unknown probe 'nope' \\(available: updates, rrc, gns, sharpness\\)"),
         (lambda: ProbeRecorder(every=0), "every=0 must be >= 1"),
+        (lambda: ProbeRecorder("updates"), "probes: a list of probe names or a dict"),
+        (lambda: ProbeRecorder(["rrc", "rrc"]), "probes: a probe is named twice"),
+        (lambda: ProbeRecorder({"updates": "5"}), "probes: the cadence of 'updates' must be a whole number"),
+        (lambda: ProbeRecorder({"updates": 2.5}), "probes: the cadence of 'updates' must be a whole number"),
         (lambda: ProbeRecorder({"updates": 10, "rrc": 0}), "every=0 must be >= 1"),
         (lambda: _start(ProbeRecorder(["sharpness"], sink=MemorySink())), "loss_fn: the sharpness probe needs loss_fn"),
         (lambda: _start(ProbeRecorder(["gns"], sink=MemorySink())), "micro_batches: the gns probe needs micro_batches"),
@@ -159,3 +163,47 @@ def test_the_docs_five_line_recipe_runs_and_records(tmp_path, monkeypatch):
         (run,) = store.runs("mine")
         assert run["status"] == "done" and store.curve(run["id"], "train_loss")[0].tolist() == list(range(12))
         assert store.curve(run["id"], "rrc")[0].tolist() == [0, 10]
+
+
+def test_own_loop_gns_and_sharpness_equal_a_direct_computation(tmp_path):
+    """gns and sharpness in your own loop (two micro-batches an update, clipped before backward_done): at update
+    0 (the EMAs hold one value) they equal the noise-scale estimates from each micro-batch's own gradient and the
+    top Hessian eigenvalue of the first micro-batch's loss, computed directly on the initial weights."""
+    micro = [torch.randn(16, 8, generator=torch.Generator().manual_seed(i)) for i in range(2)]
+
+    def loss_of(model, x):
+        return torch.nn.functional.mse_loss(model(x), x[:, :4].sum(1, keepdim=True))
+
+    reference = tiny()
+    grads = [
+        torch.cat([g.flatten() for g in torch.autograd.grad(loss_of(reference, x), reference.parameters())])
+        for x in micro
+    ]
+    small_sq = sum(float(g @ g) for g in grads) / 2
+    mean = (grads[0] + grads[1]) / 2
+    g2, trace = noise_scale_estimates(small_sq, float(mean @ mean), 16, 32)
+    top, _ = sharpness(lambda: loss_of(reference, micro[0]), list(reference.parameters()))
+
+    model = tiny()
+    opt, sched = optimizer_and_schedule(model.parameters(), "adamw", SPEC)
+    sink = MemorySink()
+    with ProbeRecorder({"gns": 1, "sharpness": 5}, sink=sink) as probes:
+        for step in range(6):
+            with probes.step(model, opt, step, micro_batches=2, loss_fn=lambda: loss_of(model, micro[0])) as ctx:
+                losses = []
+                for x in micro:  # each micro-batch's forward after the one before's backward
+                    losses.append(loss_of(model, x) / 2)
+                    losses[-1].backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1e-3)  # gns reads the raw gradients anyway
+                probes.backward_done()
+                opt.step()
+                sched.step()
+                opt.zero_grad()
+                ctx.loss = sum(x.item() for x in losses)
+    rows = {r["step"]: r for r in sink.rows}
+    assert rows[0]["gns/grad_sq"] == pytest.approx(g2, rel=1e-4)
+    assert rows[0]["gns/trace"] == pytest.approx(trace, rel=1e-4)
+    assert rows[0]["sharpness"] == pytest.approx(top, rel=1e-5)
+    assert [t for t in rows if "sharpness" in rows[t]] == [0, 5]
+    assert [t for t in rows if "gns/trace" in rows[t]] == list(range(6))
+    assert "sharpness/adam" in rows[5] and "sharpness/adam" not in rows[0]  # Adam's state exists after update 0

@@ -28,10 +28,18 @@ from transformers import TrainerCallback
 from lrlab.errors import InputError
 from lrlab.integrations.optimizers import check_covers
 from lrlab.integrations.recorder import DEFAULT, ProbeRecorder
-from lrlab.train.metrics import NullSink
 
-#: the Trainer's log keys kept in lrlab's rows, under lrlab's names
-LOG_KEYS = {"loss": "train_loss", "grad_norm": "grad_norm", "eval_loss": "val_loss"}
+#: the Trainer's training log keys kept in lrlab's rows, under lrlab's names; its evaluation metrics ``eval_X``
+#: are kept as ``val_X`` (``eval_loss`` as ``val_loss``), except its timings
+LOG_KEYS = {"loss": "train_loss", "grad_norm": "grad_norm"}
+_EVAL_TIMINGS = ("eval_runtime", "eval_samples_per_second", "eval_steps_per_second")
+
+
+def _row_key(key: str) -> str | None:
+    """The row's name for a Trainer log key, or None for one not kept."""
+    if key.startswith("eval_") and key not in _EVAL_TIMINGS:
+        return "val_" + key.removeprefix("eval_")
+    return LOG_KEYS.get(key)
 
 
 class HFProbeCallback(TrainerCallback):
@@ -63,12 +71,12 @@ class HFProbeCallback(TrainerCallback):
         check_covers(lr_scheduler, state.max_steps)
         if "gns" in self.recorder.names and args.gradient_accumulation_steps < 2:
             raise InputError("the gns probe needs gradient_accumulation_steps >= 2", "gradient_accumulation_steps")
-        if not state.is_world_process_zero:  # one process records (and probes) for the run
-            self.recorder = ProbeRecorder([], sink=NullSink())
-        if self.recorder.config is None:
-            self.recorder.config = {"integration": "transformers", "output_dir": str(Path(args.output_dir).resolve())}
-        meta = {"integration": "transformers", "gradient_accumulation_steps": args.gradient_accumulation_steps}
-        self.recorder.open(state.global_step, meta)
+        self.recorder = self.recorder.begin(
+            state.global_step,
+            main_process=state.is_world_process_zero,
+            config={"integration": "transformers", "output_dir": str(Path(args.output_dir).resolve())},
+            meta={"integration": "transformers", "gradient_accumulation_steps": args.gradient_accumulation_steps},
+        )
 
     def on_step_begin(self, args, state, control, model=None, optimizer=None, **kwargs):
         loss_fn = self._first_batch_loss(model) if self.recorder.active("sharpness", state.global_step) else None
@@ -78,7 +86,6 @@ class HFProbeCallback(TrainerCallback):
             state.global_step,
             micro_batches=args.gradient_accumulation_steps,
             loss_fn=loss_fn,
-            grads_changed=True,
         )
 
     def _first_batch_loss(self, model):
@@ -96,7 +103,12 @@ class HFProbeCallback(TrainerCallback):
             out = model(*seen["args"], **seen["kwargs"])
             value = out.get("loss") if isinstance(out, dict) else out[0] if isinstance(out, tuple) else out
             if not isinstance(value, torch.Tensor) or value.ndim != 0:
-                raise InputError("the sharpness probe needs a model that returns its loss (labels in the batches)")
+                raise InputError(
+                    "the sharpness probe needs the model's own loss, and the model returned none for the Trainer's "
+                    "inputs (batches without labels, or a Trainer that computes the loss itself: "
+                    "label_smoothing_factor, compute_loss_func)",
+                    "probes",
+                )
             return value
 
         return loss
@@ -114,12 +126,24 @@ class HFProbeCallback(TrainerCallback):
         self.recorder.end_step()
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        values = {LOG_KEYS[k]: float(v) for k, v in (logs or {}).items() if k in LOG_KEYS}
+        values = {_row_key(k): float(v) for k, v in (logs or {}).items() if _row_key(k) is not None}
         self.recorder.log(state.global_step - 1, values)  # logged after update global_step - 1
 
     def on_save(self, args, state, control, **kwargs):
         self.recorder.flush()
 
     def on_train_end(self, args, state, control, **kwargs):
+        self.close("done" if state.global_step >= state.max_steps else "interrupted")
+
+    def close(self, status: str) -> None:
+        """Remove every hook and record the run's outcome (``done``, ``interrupted``, ``failed``) with its rows:
+        the Trainer calls no callback when a step raises, so ``with HFProbeCallback(...) as probes:`` around
+        ``trainer.train()`` (or this call) records a failed run instead of leaving it ``running``."""
         self._release()
-        self.recorder.close("done" if state.global_step >= state.max_steps else "interrupted")
+        self.recorder.close(status)
+
+    def __enter__(self) -> HFProbeCallback:
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        self.close("done" if kind is None else "interrupted" if kind is KeyboardInterrupt else "failed")

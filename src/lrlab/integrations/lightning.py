@@ -23,16 +23,17 @@ flushed first), ``on_train_end`` and ``on_exception`` (the run's status: done, i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import math
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 
 from lrlab.errors import InputError
 from lrlab.integrations.optimizers import check_covers, optimizer_and_schedule
-from lrlab.integrations.recorder import DEFAULT, ProbeRecorder
-from lrlab.train.metrics import NullSink
+from lrlab.integrations.recorder import DEFAULT, RESERVED, ProbeRecorder
 
 
 def configure_optimizers(params: Iterable[Any], optimizer: str, schedule: Any, **options: Any) -> dict[str, Any]:
@@ -70,22 +71,22 @@ class LightningProbeCallback(pl.Callback):
         if "sharpness" in self.recorder.names and sharpness_loss is None:
             raise InputError("the sharpness probe needs sharpness_loss=(module, batch) -> loss", "sharpness_loss")
         self.sharpness_loss = sharpness_loss
-        self._losses: list[float] = []
+        self._losses: list[torch.Tensor] = []
+        self._before_validation: dict[str, Any] = {}
 
     def on_train_start(self, trainer, pl_module):
+        updates = trainer.max_steps if trainer.max_steps >= 0 else trainer.estimated_stepping_batches  # by epochs
         for config in trainer.lr_scheduler_configs:
-            check_covers(config.scheduler, trainer.max_steps)
+            if math.isfinite(updates):  # an iterable loader without a length gives no count to check
+                check_covers(config.scheduler, int(updates))
         if "gns" in self.recorder.names and trainer.accumulate_grad_batches < 2:
             raise InputError("the gns probe needs accumulate_grad_batches >= 2", "accumulate_grad_batches")
-        if not trainer.is_global_zero:  # one process records (and probes) for the run
-            self.recorder = ProbeRecorder([], sink=NullSink())
-        if self.recorder.config is None:
-            self.recorder.config = {
-                "integration": "lightning",
-                "root_dir": str(Path(trainer.default_root_dir).resolve()),
-            }
-        meta = {"integration": "lightning", "accumulate_grad_batches": trainer.accumulate_grad_batches}
-        self.recorder.open(trainer.global_step, meta)
+        self.recorder = self.recorder.begin(
+            trainer.global_step,
+            main_process=trainer.is_global_zero,
+            config={"integration": "lightning", "root_dir": str(Path(trainer.default_root_dir).resolve())},
+            meta={"integration": "lightning", "accumulate_grad_batches": trainer.accumulate_grad_batches},
+        )
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         if self.recorder.current is None:  # the first batch of an update
@@ -105,14 +106,28 @@ class LightningProbeCallback(pl.Callback):
         self.recorder.backward_done()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        if loss is not None:  # Lightning hands back the loss divided by accumulate_grad_batches
-            self._losses.append(float(loss) * trainer.accumulate_grad_batches)
+        # a skipped batch (training_step returned None) or manual optimization without "loss" hands back no loss
+        loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
+        if isinstance(loss, torch.Tensor):  # divided by accumulate_grad_batches; read once an update (no sync)
+            self._losses.append(loss.detach() * trainer.accumulate_grad_batches)
         ctx = self.recorder.current
         if ctx is not None and trainer.global_step > ctx.step:  # this batch ended the update
-            mean = sum(self._losses) / len(self._losses) if self._losses else None
+            mean = torch.stack(self._losses).float().mean().item() if self._losses else None
             self._losses = []
             self.recorder.end_step(mean)
+
+    def on_validation_start(self, trainer, pl_module):
+        self._before_validation = dict(trainer.callback_metrics)
+
+    def on_validation_end(self, trainer, pl_module):
+        """What validation logged (``self.log("val_loss", ...)``) joins the row of the last update before it."""
+        before = self._before_validation
+        values = {
+            k: float(v)
+            for k, v in trainer.callback_metrics.items()
+            if before.get(k) is not v and k not in RESERVED and isinstance(v, torch.Tensor) and v.numel() == 1
+        }
+        self.recorder.log(trainer.global_step - 1, values)
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint):
         self.recorder.flush()

@@ -30,12 +30,14 @@ from typing import Any
 import torch
 
 from lrlab.errors import InputError
+from lrlab.probes import PROBES
 from lrlab.store import StoreSink
 from lrlab.train.callbacks import Hooks, StepContext, resolve_probes
 from lrlab.train.environment import numerics
-from lrlab.train.metrics import JsonlSink, MetricsSink, TeeSink
+from lrlab.train.metrics import JsonlSink, MetricsSink, NullSink, TeeSink
 
-SUPPORTED = ("updates", "rrc", "gns", "sharpness")
+SUPPORTED = tuple(PROBES)  # every lrlab probe: updates, rrc, gns, sharpness
+RESERVED = ("step", "lr", "train_loss")  # the row keys the recorder writes itself
 DEFAULT = ("updates", "rrc")  # what needs nothing from the loop beyond the model and the update
 #: probes that read the whole update's gradients: the loop calls ``backward_done`` before the optimizer step
 NEED_GRADIENTS = ("gns", "sharpness")
@@ -67,13 +69,7 @@ class ProbeRecorder:
         config: dict[str, Any] | None = None,
         sink: MetricsSink | None = None,
     ) -> None:
-        unsupported = [p for p in probes if p not in SUPPORTED]
-        if unsupported:
-            raise InputError(
-                f"unknown probe {unsupported[0]!r} (available: {', '.join(SUPPORTED)})",
-                "probes",
-            )
-        cadences = dict(probes) if isinstance(probes, Mapping) else dict.fromkeys(probes, every)
+        cadences = _cadences(probes, every)
         self.probes = resolve_probes(cadences)
         self.names = tuple(cadences)
         self.hooks = Hooks(self.probes)
@@ -104,6 +100,21 @@ class ProbeRecorder:
         self.sink = TeeSink(sinks)
         self.sink.open({"config": self.config, "meta": {**numerics(), **(meta or {})}}, start_step)
         self.steps_done = start_step
+
+    def begin(
+        self, start_step: int, *, main_process: bool, config: dict[str, Any], meta: dict[str, Any]
+    ) -> ProbeRecorder:
+        """Open a framework run's records at ``start_step``, named by ``config`` unless the user named it; returns
+        the recorder to use: this one on the main process, one that probes and records nothing on the others
+        (one process records the run)."""
+        if not main_process:
+            recorder = ProbeRecorder([], sink=NullSink())
+            recorder.open(start_step, meta)
+            return recorder
+        if self.config is None:
+            self.config = config
+        self.open(start_step, meta)
+        return self
 
     @property
     def run_id(self) -> int | None:
@@ -145,15 +156,15 @@ class ProbeRecorder:
         *,
         micro_batches: int | None = None,
         loss_fn: Callable[[], torch.Tensor] | None = None,
-        grads_changed: bool = False,
         reports_micro_batches: bool = False,
     ) -> StepContext:
         """Before update ``step``'s first forward pass: the probes take their copies and hooks.
 
         ``micro_batches``: forward/backward passes in this update (``gns`` needs 2 or more); ``loss_fn``: the
-        first micro-batch's loss at the current weights (``sharpness``); ``grads_changed``: the loop changes the
-        gradients (clips them) before :meth:`backward_done`; ``reports_micro_batches``: the loop calls
-        :meth:`micro_batch` before each pass (else the probes hook the model's forward)."""
+        first micro-batch's loss at the current weights (``sharpness``); ``reports_micro_batches``: the loop
+        calls :meth:`micro_batch` before each pass (else the probes hook the model's forward). The loop may clip,
+        unscale or all-reduce the gradients before :meth:`backward_done`: ``gns`` reads the last micro-batch's
+        raw gradients in parameter hooks during its backward pass (on this process: a local estimate)."""
         if self.sink is None:
             self.open(step)
         self.write_pending()
@@ -170,7 +181,7 @@ class ProbeRecorder:
             batch=[],
             micro_batches=micro_batches if micro_batches is not None else 1,
             loss_fn=loss_fn,
-            grads_changed_before_after_backward=grads_changed,
+            grads_changed_before_after_backward=True,
             reports_micro_batches=reports_micro_batches,
         )
         self._gradients_seen = False
@@ -243,3 +254,22 @@ class ProbeRecorder:
         yield ctx
         self.end_step()
         self.write_pending()
+
+
+def _cadences(probes: Sequence[str] | Mapping[str, int], every: int) -> dict[str, int]:
+    """{probe name: cadence in updates} from names (each at ``every``) or a dict of names to cadences."""
+    if isinstance(probes, str):
+        raise InputError(f"a list of probe names or a dict of names to cadences, not the string {probes!r}", "probes")
+    if isinstance(probes, Mapping):
+        cadences = dict(probes)
+    else:
+        names = list(probes)
+        cadences = dict.fromkeys(names, every)
+        if len(cadences) < len(names):
+            raise InputError("a probe is named twice", "probes")
+    for name, k in cadences.items():
+        if name not in SUPPORTED:
+            raise InputError(f"unknown probe {name!r} (available: {', '.join(SUPPORTED)})", "probes")
+        if isinstance(k, bool) or not isinstance(k, int):
+            raise InputError(f"the cadence of {name!r} must be a whole number of updates, not {k!r}", "probes")
+    return cadences

@@ -124,9 +124,9 @@ class SharpnessProbe(Probe):
     lr x sharpness (unstable above 2 for SGD); with Adam-style state also ``sharpness/adam`` (preconditioned),
     ``sharpness/adam_lr_x`` and its threshold ``sharpness/adam_threshold`` = (2 + 2 b1) / (1 - b1).
 
-    Measured after the backward pass, at the weights update ``t`` starts from. The CPU generator is forked, so a
-    CPU model with dropout draws the same numbers as without the probe (CUDA generators are not forked; the
-    trainer's GPT has no dropout).
+    Measured after the backward pass, at the weights update ``t`` starts from. The CPU generator and those of the
+    CUDA devices holding parameters are forked, so a model with dropout draws the same numbers as without the
+    probe.
     """
 
     name = "sharpness"
@@ -140,7 +140,8 @@ class SharpnessProbe(Probe):
         if not self.active(ctx.step):
             return
         params = [p for p in ctx.model.parameters() if p.requires_grad]
-        with torch.random.fork_rng(devices=[]):
+        cuda = sorted({p.device.index for p in params if p.device.type == "cuda"})
+        with torch.random.fork_rng(devices=cuda):  # dropout in these passes draws nothing from the run's streams
             top, used = sharpness(ctx.first_loss, params, None, self.iters, self.tol)
             values = {"sharpness": top, "sharpness/lr_x": ctx.lr * top, "sharpness/iters": used}
             pre = adam_preconditioner(ctx.optimizer, params)
