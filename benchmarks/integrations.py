@@ -100,6 +100,7 @@ def hf_step_seconds(steps: int, setup: str, out: Path) -> float:
     callbacks = [clock] if probes is None else [HFProbeCallback(probes, store=out / "runs.db"), clock]
     optimizers = optimizer_and_schedule(model.parameters(), "adamw", SPEC, weight_decay=0.1)
     trainer = transformers.Trainer(model=model, args=args, train_dataset=Tokens(), optimizers=optimizers)
+    trainer.remove_callback(transformers.PrinterCallback)  # its log lines would interleave with --json
     for callback in callbacks:
         trainer.add_callback(callback)
     trainer.train()

@@ -150,16 +150,7 @@ def test_lightning_a_failing_step_records_the_run_failed_with_the_updates_before
         return step(batch, batch_idx)
 
     model.training_step = failing
-    trainer = pl.Trainer(
-        max_steps=STEPS,
-        callbacks=[LightningProbeCallback(["updates"], store=tmp_path / "runs.db")],
-        default_root_dir=tmp_path,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-    )
+    trainer = _trainer(pl, tmp_path, LightningProbeCallback(["updates"], store=tmp_path / "runs.db"), max_steps=STEPS)
     with pytest.raises(RuntimeError, match="boom"):
         trainer.fit(model, data())
     run, curves = run_of(tmp_path)
@@ -221,6 +212,7 @@ class _Accumulating:
 
     def __init__(self, accumulate):
         self.accumulate_grad_batches, self.lr_scheduler_configs, self.max_steps = accumulate, [], 10
+        self.global_step, self.is_global_zero, self.default_root_dir = 0, True, "."
 
 
 def _trainer(pl, root, callback, **options):

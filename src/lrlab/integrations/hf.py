@@ -69,13 +69,12 @@ class HFProbeCallback(TrainerCallback):
 
     def on_train_begin(self, args, state, control, lr_scheduler=None, **kwargs):
         check_covers(lr_scheduler, state.max_steps)
-        if "gns" in self.recorder.names and args.gradient_accumulation_steps < 2:
-            raise InputError("the gns probe needs gradient_accumulation_steps >= 2", "gradient_accumulation_steps")
         self.recorder = self.recorder.begin(
             state.global_step,
+            integration="transformers",
             main_process=state.is_world_process_zero,
-            config={"integration": "transformers", "output_dir": str(Path(args.output_dir).resolve())},
-            meta={"integration": "transformers", "gradient_accumulation_steps": args.gradient_accumulation_steps},
+            accumulation=("gradient_accumulation_steps", args.gradient_accumulation_steps),
+            config={"output_dir": str(Path(args.output_dir).resolve())},
         )
 
     def on_step_begin(self, args, state, control, model=None, optimizer=None, **kwargs):

@@ -79,13 +79,12 @@ class LightningProbeCallback(pl.Callback):
         for config in trainer.lr_scheduler_configs:
             if math.isfinite(updates):  # an iterable loader without a length gives no count to check
                 check_covers(config.scheduler, int(updates))
-        if "gns" in self.recorder.names and trainer.accumulate_grad_batches < 2:
-            raise InputError("the gns probe needs accumulate_grad_batches >= 2", "accumulate_grad_batches")
         self.recorder = self.recorder.begin(
             trainer.global_step,
+            integration="lightning",
             main_process=trainer.is_global_zero,
-            config={"integration": "lightning", "root_dir": str(Path(trainer.default_root_dir).resolve())},
-            meta={"integration": "lightning", "accumulate_grad_batches": trainer.accumulate_grad_batches},
+            accumulation=("accumulate_grad_batches", trainer.accumulate_grad_batches),
+            config={"root_dir": str(Path(trainer.default_root_dir).resolve())},
         )
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):

@@ -102,19 +102,21 @@ class ProbeRecorder:
         self.steps_done = start_step
 
     def begin(
-        self, start_step: int, *, main_process: bool, config: dict[str, Any], meta: dict[str, Any]
+        self, start_step: int, *, integration: str, main_process: bool, accumulation: tuple[str, int], config: dict
     ) -> ProbeRecorder:
         """Open a framework run's records at ``start_step``, named by ``config`` unless the user named it; returns
         the recorder to use: this one on the main process, one that probes and records nothing on the others
-        (one process records the run)."""
-        if not main_process:
-            recorder = ProbeRecorder([], sink=NullSink())
-            recorder.open(start_step, meta)
-            return recorder
-        if self.config is None:
-            self.config = config
-        self.open(start_step, meta)
-        return self
+        (one process records the run). ``accumulation``: the framework's name for its micro-batches an update,
+        and their number (``gns`` needs 2 or more; the run's metadata keeps it)."""
+        name, count = accumulation
+        if "gns" in self.names and count < 2:
+            raise InputError(f"the gns probe needs {name} >= 2", name)
+        meta = {"integration": integration, name: count}
+        recorder = self if main_process else ProbeRecorder([], sink=NullSink())
+        if recorder.config is None:
+            recorder.config = {"integration": integration, **config}
+        recorder.open(start_step, meta)
+        return recorder
 
     @property
     def run_id(self) -> int | None:
