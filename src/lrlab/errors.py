@@ -29,8 +29,9 @@ class InputError(ValueError):
 
 
 def clip(text: object, width: int = 240) -> str:
-    """``repr``-free short form of user text for an error line: at most ``width`` characters."""
-    s = str(text)
+    """``repr``-free short form of user text for an error line: one line (breaks become spaces), at most
+    ``width`` characters."""
+    s = " ".join(str(text).splitlines())
     return s if len(s) <= width else s[: width - 3] + "..."
 
 

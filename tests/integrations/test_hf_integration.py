@@ -278,3 +278,40 @@ def test_hf_a_step_that_raises_inside_the_context_is_recorded_failed_without_hoo
     assert curves["gns/trace"][0].tolist() == [0, 1, 2]
     hooked = [m for m in model.modules() if m._forward_pre_hooks]
     assert hooked == [] and all(not p._post_accumulate_grad_hooks for p in model.parameters())
+
+
+def test_hf_evaluation_metrics_land_as_val_keys_and_non_numbers_are_skipped(hf, tmp_path):
+    """eval_loss and a compute_metrics scalar land as val_loss / val_acc on the update they follow; a list-valued
+    metric and the timings are not kept (and do not stop training)."""
+    from lrlab.integrations.hf import HFProbeCallback
+    from lrlab.integrations.optimizers import optimizer_and_schedule
+
+    model = tiny_gpt2(hf)
+    opt, sched = optimizer_and_schedule(model.parameters(), "lionar", SPEC, weight_decay=0.1)
+    args = hf.TrainingArguments(
+        output_dir=str(tmp_path),
+        max_steps=STEPS,
+        per_device_train_batch_size=4,
+        per_device_eval_batch_size=4,
+        eval_strategy="steps",
+        eval_steps=12,
+        logging_steps=1,
+        report_to=[],
+        use_cpu=True,
+        save_strategy="no",
+        disable_tqdm=True,
+    )
+    trainer = hf.Trainer(
+        model=model,
+        args=args,
+        train_dataset=Tokens(),
+        eval_dataset=Tokens(rows=8),
+        optimizers=(opt, sched),
+        compute_metrics=lambda prediction: {"acc": 0.5, "per_class": [0.1, 0.2]},
+    )
+    trainer.add_callback(HFProbeCallback(["updates"], store=tmp_path / "runs.db"))
+    trainer.train()
+    run, curves = run_of(tmp_path)
+    assert run["status"] == "done"
+    assert curves["val_loss"][0].tolist() == [11, 23] and curves["val_acc"][1].tolist() == [0.5, 0.5]
+    assert not [name for name in curves if "per_class" in name or "runtime" in name or "per_second" in name]

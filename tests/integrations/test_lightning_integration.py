@@ -211,7 +211,7 @@ class _Accumulating:
     """What on_train_start reads of a trainer."""
 
     def __init__(self, accumulate):
-        self.accumulate_grad_batches, self.lr_scheduler_configs, self.max_steps = accumulate, [], 10
+        self.accumulate_grad_batches, self.lr_scheduler_configs, self.estimated_stepping_batches = accumulate, [], 10
         self.global_step, self.is_global_zero, self.default_root_dir = 0, True, "."
 
 
@@ -271,3 +271,33 @@ def test_lightning_refuses_a_schedule_shorter_than_an_epoch_run(pl, tmp_path):
     trainer = _trainer(pl, tmp_path, LightningProbeCallback(["updates"], store=tmp_path / "runs.db"), max_epochs=1)
     with pytest.raises(InputError, match="covers 24 steps but the run takes 64 updates"):
         trainer.fit(module(pl), data())
+
+
+@pytest.mark.parametrize(("interval", "checkpoint_every"), [(3, 0), (4, 2)])
+def test_lightning_validation_inside_an_update_or_after_a_checkpoint_reaches_its_row(
+    pl, tmp_path, interval, checkpoint_every
+):
+    """Validation every 3 batches (inside every other 2-batch update) or right after a step checkpoint flushed the
+    row: its val_loss still lands at the last update done before it (the store merges the late value)."""
+    from lrlab.integrations.lightning import LightningProbeCallback
+
+    model = module(pl)
+    model.validation_step = lambda batch, batch_idx: model.log("val_loss", _mse(model.net, batch))
+    saves = [pl.callbacks.ModelCheckpoint(every_n_train_steps=checkpoint_every)] if checkpoint_every else []
+    trainer = _trainer(
+        pl,
+        tmp_path,
+        LightningProbeCallback(["updates"], store=tmp_path / "runs.db"),
+        max_steps=STEPS,
+        accumulate_grad_batches=2,
+        val_check_interval=interval,
+        num_sanity_val_steps=0,
+        limit_val_batches=1,
+    )
+    trainer.callbacks.extend(saves)
+    trainer.fit(model, data(), data())
+    _, curves = run_of(tmp_path)
+    expected = sorted({b // 2 - 1 for b in range(interval, 2 * STEPS + 1, interval)})
+    assert curves["val_loss"][0].tolist() == expected
+    assert curves["train_loss"][0].tolist() == list(range(STEPS))
+    assert bool(list(tmp_path.rglob("*.ckpt"))) == bool(checkpoint_every)  # the flush before validation happened

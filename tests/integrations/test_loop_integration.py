@@ -97,8 +97,9 @@ def _unannounced_backward():
     [
         (lambda: ProbeRecorder(["nope"]), "probes: unknown probe 'nope' \\(available: updates, rrc, gns, sharpness\\)"),
         (lambda: ProbeRecorder(every=0), "every=0 must be >= 1"),
-        (lambda: ProbeRecorder("updates"), "probes: a list of probe names or a dict"),
-        (lambda: ProbeRecorder(["rrc", "rrc"]), "probes: a probe is named twice"),
+        (lambda: ProbeRecorder("updates"), "probes: a list of names or a dict of names to cadences"),
+        (lambda: ProbeRecorder(["rrc", "rrc"]), "probes: probe 'rrc' is named twice"),
+        (lambda: ProbeRecorder([["gns"]]), "probes: unknown probe \\['gns'\\]"),
         (lambda: ProbeRecorder({"updates": "5"}), "probes: the cadence of 'updates' must be a whole number"),
         (lambda: ProbeRecorder({"updates": 2.5}), "probes: the cadence of 'updates' must be a whole number"),
         (lambda: ProbeRecorder({"updates": 10, "rrc": 0}), "every=0 must be >= 1"),

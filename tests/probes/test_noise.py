@@ -137,3 +137,63 @@ def test_probe_needs_accumulation():
     model = torch.nn.Linear(2, 1)
     with pytest.raises(InputError, match="grad_accum"):
         GNSProbe().on_step_start(_Ctx(model, [(torch.zeros(1, 2), torch.zeros(1, 1))]))
+
+
+def test_a_skipped_micro_batch_or_an_overflow_leaves_the_estimates_alone():
+    """A micro-batch whose backward never ran (a loop that skipped it) and a step whose gradients overflowed
+    (fp16) record nothing, and the next step's estimate is the one it would have been without them."""
+    model, micro, loss_of = _setup()
+    expected = _explicit(model, micro, loss_of)
+    probe = GNSProbe(every=1)
+    for step, hooked in enumerate((False, True)):
+        ctx = _Ctx(model, [], step=step, micro_batches=3, grads_changed_before_after_backward=hooked)
+        probe.on_step_start(ctx)
+        for i, (x, y) in enumerate(micro):
+            loss = loss_of(x, y) / 3
+            if i != 1:  # micro-batch 1 runs its forward pass but is skipped
+                loss.backward()
+        probe.after_backward(ctx)
+        assert ctx.row == {}
+        model.zero_grad()
+    ctx = _Ctx(model, micro, step=2)
+    probe.on_step_start(ctx)
+    for x, y in micro:
+        (loss_of(x, y) * float("inf")).backward()
+    probe.after_backward(ctx)
+    assert ctx.row == {}
+    model.zero_grad()
+    ctx = _Ctx(model, micro, step=3)
+    probe.on_step_start(ctx)
+    for x, y in micro:
+        (loss_of(x, y) / 3).backward()
+    probe.after_backward(ctx)
+    assert ctx.row["gns/grad_sq"] == pytest.approx(expected[0], rel=1e-5)  # the EMAs' first value
+    assert ctx.row["gns/trace"] == pytest.approx(expected[1], rel=1e-5)
+
+
+def test_a_parameter_whose_hook_fires_twice_in_the_last_pass_is_counted_once():
+    """Reentrant checkpointing runs a shared layer's backward in two segments, so its post-accumulate-grad hook
+    fires twice in one pass; the last firing holds the whole gradient."""
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(4, 4)
+    model = torch.nn.Sequential(layer)
+
+    def loss_of(x, y):
+        h = torch.utils.checkpoint.checkpoint(layer, x, use_reentrant=True)
+        h = torch.utils.checkpoint.checkpoint(layer, torch.tanh(h), use_reentrant=True)
+        return torch.nn.functional.mse_loss(h, y)
+
+    def plain(x, y):  # the same loss without checkpointing (autograd.grad cannot see through reentrant segments)
+        return torch.nn.functional.mse_loss(layer(torch.tanh(layer(x))), y)
+
+    micro = [(torch.randn(4, 4, requires_grad=True), torch.randn(4, 4)) for _ in range(2)]
+    expected = _explicit(model, micro, plain)
+    probe = GNSProbe(every=1)
+    ctx = _Ctx(model, [], micro_batches=2, grads_changed_before_after_backward=True)
+    probe.on_step_start(ctx)
+    for x, y in micro:
+        model(x)  # marks the micro-batch's start (the checkpointed passes call the layer, not the model)
+        (loss_of(x, y) / 2).backward()
+    probe.after_backward(ctx)
+    assert ctx.row["gns/grad_sq"] == pytest.approx(expected[0], rel=1e-5)
+    assert ctx.row["gns/trace"] == pytest.approx(expected[1], rel=1e-5)

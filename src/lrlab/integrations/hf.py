@@ -32,12 +32,12 @@ from lrlab.integrations.recorder import DEFAULT, ProbeRecorder
 #: the Trainer's training log keys kept in lrlab's rows, under lrlab's names; its evaluation metrics ``eval_X``
 #: are kept as ``val_X`` (``eval_loss`` as ``val_loss``), except its timings
 LOG_KEYS = {"loss": "train_loss", "grad_norm": "grad_norm"}
-_EVAL_TIMINGS = ("eval_runtime", "eval_samples_per_second", "eval_steps_per_second")
+_TIMINGS = ("_runtime", "_per_second", "_preparation_time")
 
 
 def _row_key(key: str) -> str | None:
     """The row's name for a Trainer log key, or None for one not kept."""
-    if key.startswith("eval_") and key not in _EVAL_TIMINGS:
+    if key.startswith("eval_") and not key.endswith(_TIMINGS):
         return "val_" + key.removeprefix("eval_")
     return LOG_KEYS.get(key)
 
@@ -125,7 +125,11 @@ class HFProbeCallback(TrainerCallback):
         self.recorder.end_step()
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        values = {_row_key(k): float(v) for k, v in (logs or {}).items() if _row_key(k) is not None}
+        values = {
+            _row_key(k): float(v)
+            for k, v in (logs or {}).items()
+            if _row_key(k) is not None and isinstance(v, int | float) and not isinstance(v, bool)  # no lists
+        }
         self.recorder.log(state.global_step - 1, values)  # logged after update global_step - 1
 
     def on_save(self, args, state, control, **kwargs):
@@ -134,7 +138,7 @@ class HFProbeCallback(TrainerCallback):
     def on_train_end(self, args, state, control, **kwargs):
         self.close("done" if state.global_step >= state.max_steps else "interrupted")
 
-    def close(self, status: str) -> None:
+    def close(self, status: str = "done") -> None:
         """Remove every hook and record the run's outcome (``done``, ``interrupted``, ``failed``) with its rows:
         the Trainer calls no callback when a step raises, so ``with HFProbeCallback(...) as probes:`` around
         ``trainer.train()`` (or this call) records a failed run instead of leaving it ``running``."""

@@ -75,9 +75,9 @@ class LightningProbeCallback(pl.Callback):
         self._before_validation: dict[str, Any] = {}
 
     def on_train_start(self, trainer, pl_module):
-        updates = trainer.max_steps if trainer.max_steps >= 0 else trainer.estimated_stepping_batches  # by epochs
+        updates = trainer.estimated_stepping_batches  # min(max_steps, epochs x updates an epoch); -1 or inf: unknown
         for config in trainer.lr_scheduler_configs:
-            if math.isfinite(updates):  # an iterable loader without a length gives no count to check
+            if 0 <= updates < math.inf:
                 check_covers(config.scheduler, int(updates))
         self.recorder = self.recorder.begin(
             trainer.global_step,

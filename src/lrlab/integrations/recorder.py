@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from lrlab.errors import InputError
+from lrlab.errors import InputError, clip
 from lrlab.probes import PROBES
 from lrlab.store import StoreSink
 from lrlab.train.callbacks import Hooks, StepContext, resolve_probes
@@ -80,6 +80,7 @@ class ProbeRecorder:
         self._ctx: StepContext | None = None  # the update in progress
         self._pending: dict[str, Any] | None = None  # the last update's row, open to the framework's own logs
         self._gradients_seen = False  # backward_done was called for the update in progress
+        self._written: int | None = None  # the step of the last row written
         self.last_loss: float | None = None
         self.steps_done = 0
 
@@ -226,15 +227,24 @@ class ProbeRecorder:
         self.steps_done = ctx.step + 1
 
     def log(self, step: int, values: dict[str, float]) -> None:
-        """Add ``values`` to the row of update ``step`` if it is the last one ended (else they are dropped)."""
+        """Add ``values`` to the row of update ``step`` if it is the last one ended (else they are dropped).
+
+        Where that row was already written (a checkpoint flushed it, or the next update started: validation in
+        the middle of an accumulated update), ``values`` go out as a row of their own for the same step: the
+        store merges it into the step's metrics; ``metrics.jsonl`` holds a second line with that step."""
+        if not values:
+            return
         if self._pending is not None and self._pending["step"] == step:
             self._pending.update(values)
+        elif self.sink is not None and step == self._written:
+            self.sink.log({"step": step, **values})
 
     def write_pending(self) -> None:
         """Write the last update's row to the sinks."""
         if self._pending is None:
             return
         row, self._pending = self._pending, None
+        self._written = row["step"]
         if row.get("train_loss") is not None:
             self.last_loss = row["train_loss"]
         self.sink.log(row)
@@ -261,17 +271,19 @@ class ProbeRecorder:
 def _cadences(probes: Sequence[str] | Mapping[str, int], every: int) -> dict[str, int]:
     """{probe name: cadence in updates} from names (each at ``every``) or a dict of names to cadences."""
     if isinstance(probes, str):
-        raise InputError(f"a list of probe names or a dict of names to cadences, not the string {probes!r}", "probes")
-    if isinstance(probes, Mapping):
-        cadences = dict(probes)
-    else:
-        names = list(probes)
-        cadences = dict.fromkeys(names, every)
-        if len(cadences) < len(names):
-            raise InputError("a probe is named twice", "probes")
+        raise InputError(
+            f"a list of names or a dict of names to cadences, not the string {clip(repr(probes))}", "probes"
+        )
+    names = list(probes)
+    for name in names:
+        if name not in SUPPORTED:  # (an unhashable entry is no name either)
+            raise InputError(f"unknown probe {clip(repr(name))} (available: {', '.join(SUPPORTED)})", "probes")
+        if names.count(name) > 1:
+            raise InputError(f"probe {name!r} is named twice", "probes")
+    cadences = {name: probes[name] for name in names} if isinstance(probes, Mapping) else dict.fromkeys(names, every)
     for name, k in cadences.items():
-        if name not in SUPPORTED:
-            raise InputError(f"unknown probe {name!r} (available: {', '.join(SUPPORTED)})", "probes")
         if isinstance(k, bool) or not isinstance(k, int):
-            raise InputError(f"the cadence of {name!r} must be a whole number of updates, not {k!r}", "probes")
+            raise InputError(
+                f"the cadence of {name!r} must be a whole number of updates, not {clip(repr(k))}", "probes"
+            )
     return cadences

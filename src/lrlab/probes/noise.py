@@ -14,6 +14,7 @@ step's gradient (above 1: the gradient is mostly signal, the regime where warmup
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -55,7 +56,8 @@ class GNSProbe(Probe):
     convention that ``.grad`` after the backward passes is the mean of the micro-batch gradients (each
     micro-batch loss divided by the number of micro-batches), so micro-batch i's own gradient is A x its
     contribution. Needs A >= 2 micro-batches a step (``ctx.accumulation``); a step that ran another number of
-    passes than announced (a short last batch of an epoch) logs nothing.
+    passes than announced (a short last batch of an epoch), a micro-batch that contributed nothing (skipped: no
+    backward pass) or a non-finite estimate (an fp16 overflow) logs nothing and leaves the EMAs as they were.
 
     Where ``.grad`` is no longer the raw sum at ``after_backward``, the last pass is read from a
     post-accumulate-grad hook on every parameter during that pass: under DDP (the last pass writes the
@@ -92,8 +94,9 @@ class GNSProbe(Probe):
         self._index = {id(p): i for i, p in enumerate(self._params)}
         self._micro_sq, self._prev, self._starts, self._rows = [], None, 0, 0
         # the last pass's per-parameter |contribution|^2 and |grad|^2, where hooks read it (see the class doc)
-        self._last_parts: list[torch.Tensor] = []
-        self._full_parts: list[torch.Tensor] = []
+        # (a hook can fire twice for one parameter, e.g. under reentrant checkpointing: the last firing holds it all)
+        self._last_parts: dict[int, torch.Tensor] = {}
+        self._full_parts: dict[int, torch.Tensor] = {}
         self._count, self._distributed = ctx.accumulation, getattr(ctx, "world_size", 1) > 1
         self._hook_last = self._distributed or ctx.grads_changed_before_after_backward
         if not ctx.reports_micro_batches:
@@ -124,10 +127,10 @@ class GNSProbe(Probe):
             self._handles += [p.register_post_accumulate_grad_hook(self._record_last) for p in self._params]
 
     def _record_last(self, p: torch.Tensor) -> None:
-        grad = p.grad.detach()  # on its device: no sync per parameter
-        self._last_parts.append((grad - self._prev[self._index[id(p)]]).double().pow(2).sum())
+        grad, i = p.grad.detach(), self._index[id(p)]  # on its device: no sync per parameter
+        self._last_parts[i] = (grad - self._prev[i]).double().pow(2).sum()
         if not self._distributed:
-            self._full_parts.append(grad.double().pow(2).sum())
+            self._full_parts[i] = grad.double().pow(2).sum()
 
     def after_backward(self, ctx: Any) -> None:
         self.remove_hooks()
@@ -137,20 +140,29 @@ class GNSProbe(Probe):
         if self._starts != a:
             self._prev = None
             return
-        last = _sum_sq(self._last_parts, squared=True) if self._hook_last else self._contribution_sq(self._grads())
+        if self._hook_last:
+            last = _sum_sq(list(self._last_parts.values()), squared=True)
+        else:
+            last = self._contribution_sq(self._grads())
         self._prev = None
         micro_sq = torch.stack([*micro, last]).double().cpu()
-        if self._distributed:  # every process's micro-batches, not only this one's
-            micro_sq = micro_sq.to(next(ctx.model.parameters()).device)
-            torch.distributed.all_reduce(micro_sq)
-            micro_sq = micro_sq.cpu() / ctx.world_size
+        # a micro-batch that contributed nothing was skipped (its loop ran no backward pass): no estimate
+        skipped = torch.tensor([float((micro_sq == 0).any())], dtype=torch.float64)
+        if self._distributed:  # every process's micro-batches, not only this one's (and any process's skip)
+            both = torch.cat([micro_sq, skipped]).to(next(ctx.model.parameters()).device)
+            torch.distributed.all_reduce(both)
+            micro_sq, skipped = both[:-1].cpu() / ctx.world_size, both[-1:].cpu()
+        if skipped.item() > 0:
+            return
         small_sq = (a * a * micro_sq).mean().item()  # micro gradient = A x its contribution
         if self._hook_last and not self._distributed:
-            big_sq = _sum_sq(self._full_parts, squared=True).item()
+            big_sq = _sum_sq(list(self._full_parts.values()), squared=True).item()
         else:
             big_sq = _sum_sq([p.grad.detach() for p in ctx.model.parameters() if p.grad is not None]).item()
         b_small, b_big = self._rows, self._rows * a * getattr(ctx, "world_size", 1)
         g2_now, trace_now = noise_scale_estimates(small_sq, big_sq, b_small, b_big)
+        if not (math.isfinite(g2_now) and math.isfinite(trace_now)):  # an fp16 overflow step: keep the EMAs clean
+            return
         g2, trace = self.g2.update(g2_now), self.trace.update(trace_now)
         values = {"gns/grad_sq": g2, "gns/trace": trace}
         if g2 > 0:
