@@ -61,6 +61,21 @@ def tiny_gpt2(hf, dropout=0.1):
     return hf.GPT2LMHeadModel(config)
 
 
+def hf_trainer(hf, out, model, trainer_options=None, **options):
+    """A Trainer of ``model`` on :class:`Tokens` with lrlab's LionAR and the WSD ``SPEC`` (``options`` override the
+    TrainingArguments below; ``trainer_options`` go to the Trainer)."""
+    from lrlab.integrations.optimizers import optimizer_and_schedule
+
+    opt, sched = optimizer_and_schedule(model.parameters(), "lionar", SPEC, weight_decay=0.1)
+    defaults = dict(max_steps=STEPS, per_device_train_batch_size=4, logging_steps=1, save_strategy="no", seed=0)
+    args = hf.TrainingArguments(
+        output_dir=str(out), report_to=[], use_cpu=True, disable_tqdm=True, **{**defaults, **options}
+    )
+    return hf.Trainer(
+        model=model, args=args, train_dataset=Tokens(), optimizers=(opt, sched), **(trainer_options or {})
+    )
+
+
 def train(
     hf,
     out,
@@ -74,27 +89,20 @@ def train(
     dropout=0.1,
 ):
     from lrlab.integrations.hf import HFProbeCallback
-    from lrlab.integrations.optimizers import optimizer_and_schedule
 
     model = tiny_gpt2(hf, dropout)
     if on_model is not None:
         on_model(model)
-    opt, sched = optimizer_and_schedule(model.parameters(), "lionar", SPEC, weight_decay=0.1)
-    args = hf.TrainingArguments(
-        output_dir=str(out),
+    trainer = hf_trainer(
+        hf,
+        out,
+        model,
         max_steps=max_steps,
-        per_device_train_batch_size=4,
         gradient_accumulation_steps=accumulate,
-        logging_steps=1,
-        report_to=[],
-        use_cpu=True,
         save_strategy="steps" if save_steps else "no",
         save_steps=save_steps or 500,
-        disable_tqdm=True,
-        seed=0,
     )
     probe = HFProbeCallback(probes, every=5, store=out / "runs.db")
-    trainer = hf.Trainer(model=model, args=args, train_dataset=Tokens(), optimizers=(opt, sched))
     for cb in [probe, *callbacks]:
         trainer.add_callback(cb)
     trainer.train(resume_from_checkpoint=resume or None)
@@ -242,7 +250,6 @@ def test_hf_a_step_that_raises_inside_the_context_is_recorded_failed_without_hoo
     """The Trainer calls no callback when a step raises: with the callback as a context manager the run is
     recorded failed with the updates before, and no probe hook stays on the model."""
     from lrlab.integrations.hf import HFProbeCallback
-    from lrlab.integrations.optimizers import optimizer_and_schedule
 
     model = tiny_gpt2(hf)
     calls = []
@@ -253,19 +260,7 @@ def test_hf_a_step_that_raises_inside_the_context_is_recorded_failed_without_hoo
             raise RuntimeError("boom")
 
     mine = model.transformer.h[0].register_forward_pre_hook(failing)
-    opt, sched = optimizer_and_schedule(model.parameters(), "lionar", SPEC, weight_decay=0.1)
-    args = hf.TrainingArguments(
-        output_dir=str(tmp_path),
-        max_steps=STEPS,
-        per_device_train_batch_size=4,
-        gradient_accumulation_steps=2,
-        logging_steps=1,
-        report_to=[],
-        use_cpu=True,
-        save_strategy="no",
-        disable_tqdm=True,
-    )
-    trainer = hf.Trainer(model=model, args=args, train_dataset=Tokens(), optimizers=(opt, sched))
+    trainer = hf_trainer(hf, tmp_path, model, gradient_accumulation_steps=2)
     with (
         pytest.raises(RuntimeError, match="boom"),
         HFProbeCallback({"gns": 1, "rrc": 1}, store=tmp_path / "runs.db") as probes,
@@ -284,30 +279,15 @@ def test_hf_evaluation_metrics_land_as_val_keys_and_non_numbers_are_skipped(hf, 
     """eval_loss and a compute_metrics scalar land as val_loss / val_acc on the update they follow; a list-valued
     metric and the timings are not kept (and do not stop training)."""
     from lrlab.integrations.hf import HFProbeCallback
-    from lrlab.integrations.optimizers import optimizer_and_schedule
 
-    model = tiny_gpt2(hf)
-    opt, sched = optimizer_and_schedule(model.parameters(), "lionar", SPEC, weight_decay=0.1)
-    args = hf.TrainingArguments(
-        output_dir=str(tmp_path),
-        max_steps=STEPS,
-        per_device_train_batch_size=4,
+    trainer = hf_trainer(
+        hf,
+        tmp_path,
+        tiny_gpt2(hf),
+        {"eval_dataset": Tokens(rows=8), "compute_metrics": lambda p: {"acc": 0.5, "per_class": [0.1, 0.2]}},
         per_device_eval_batch_size=4,
         eval_strategy="steps",
         eval_steps=12,
-        logging_steps=1,
-        report_to=[],
-        use_cpu=True,
-        save_strategy="no",
-        disable_tqdm=True,
-    )
-    trainer = hf.Trainer(
-        model=model,
-        args=args,
-        train_dataset=Tokens(),
-        eval_dataset=Tokens(rows=8),
-        optimizers=(opt, sched),
-        compute_metrics=lambda prediction: {"acc": 0.5, "per_class": [0.1, 0.2]},
     )
     trainer.add_callback(HFProbeCallback(["updates"], store=tmp_path / "runs.db"))
     trainer.train()
