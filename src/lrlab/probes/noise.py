@@ -52,12 +52,12 @@ class GNSProbe(Probe):
     marks each micro-batch's start, where B_small is read (the rows of the first micro-batch's first batched
     input) and the contribution of the one before is ``.grad`` minus a copy kept at the previous start (one
     foreach subtraction, norm and copy over all parameters, no per-parameter Python); the last contribution is
-    taken in ``after_backward``. It assumes the trainer's
-    convention that ``.grad`` after the backward passes is the mean of the micro-batch gradients (each
-    micro-batch loss divided by the number of micro-batches), so micro-batch i's own gradient is A x its
-    contribution. Needs A >= 2 micro-batches a step (``ctx.accumulation``); a step that ran another number of
-    passes than announced (a short last batch of an epoch), a micro-batch that contributed nothing (skipped: no
-    backward pass) or a non-finite estimate (an fp16 overflow) logs nothing and leaves the EMAs as they were.
+    taken in ``after_backward``. It assumes the trainer's convention that ``.grad`` after the backward passes is
+    the mean of the micro-batch gradients (each micro-batch loss divided by the number of micro-batches), so
+    micro-batch i's own gradient is A x its contribution. Needs A >= 2 micro-batches a step (``ctx.accumulation``);
+    a step that ran another number of passes than announced (a short last batch of an epoch), a micro-batch that
+    contributed nothing (skipped: no backward pass) or a non-finite estimate (an fp16 overflow) logs nothing and
+    leaves the EMAs as they were.
 
     Where ``.grad`` is no longer the raw sum at ``after_backward``, the last pass is read from a
     post-accumulate-grad hook on every parameter during that pass: under DDP (the last pass writes the
