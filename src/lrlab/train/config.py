@@ -31,6 +31,7 @@ LIMITS: dict[str, int] = {
     "seq_len": MAX_SEQ_LEN,
     "grad_accum": 1 << 20,
     "eval_batches": 10_000,
+    "eval_batch_size": 1 << 20,
     "steps": MAX_DENSE_STEPS,  # the laws evaluate a run's schedule step by step
     "tokens": MAX_DENSE_STEPS * (1 << 30),
     "model.n_layer": 1024,
@@ -79,6 +80,10 @@ class TrainConfig:
     seed: int = 0
     eval_every: int = 50
     eval_batches: int = 4
+    # The validation set: eval_batches batches of eval_batch_size sequences drawn with eval_seed (None: the run's
+    # batch_size and seed). Fix both to score runs of other batch sizes or seeds on the same sequences.
+    eval_batch_size: int | None = None
+    eval_seed: int | None = None
     ckpt_every: int = 0  # 0: checkpoint only at the end of the run
     keep_last: int = 2
     divergence_factor: float = 3.0  # diverged when loss > factor * initial loss (or not finite)
@@ -92,6 +97,12 @@ class TrainConfig:
     @property
     def tokens_per_step(self) -> int:
         return self.batch_size * self.seq_len
+
+    @property
+    def validation_set(self) -> tuple[int, int, int]:
+        """(batches, sequences per batch, seed) of the validation batches every evaluation scores."""
+        rows = self.batch_size if self.eval_batch_size is None else self.eval_batch_size
+        return self.eval_batches, rows, self.seed if self.eval_seed is None else self.eval_seed
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -135,8 +146,10 @@ class TrainConfig:
         for name in ("eval_every", "keep_last", "probe_every"):
             if getattr(self, name) < 1:
                 raise InputError(f"config: {name} must be >= 1, got {getattr(self, name)}")
-        if self.batch_size % self.grad_accum:
-            raise InputError(f"config: batch_size={self.batch_size} is not divisible by grad_accum={self.grad_accum}")
+        for name in ("batch_size", "eval_batch_size"):
+            value = getattr(self, name)
+            if value is not None and value % self.grad_accum:
+                raise InputError(f"config: {name}={value} is not divisible by grad_accum={self.grad_accum}")
         if not 0 <= self.val_fraction < 1:
             raise InputError(f"config: val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.divergence_factor <= 1:
@@ -147,8 +160,10 @@ class TrainConfig:
             raise InputError(f"config: threads must lie in [0, 1024] (0: torch's default), got {self.threads}")
         if self.model.preset not in PRESETS:
             raise InputError(f"config: unknown model.preset {self.model.preset!r} (known: {', '.join(PRESETS)})")
-        if not 0 <= self.seed < 2**63:
-            raise InputError(f"config: seed must lie in [0, 2**63), got {self.seed}")
+        for name in ("seed", "eval_seed"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value < 2**63:
+                raise InputError(f"config: {name} must lie in [0, 2**63), got {value}")
         if "gns" in self.probes and self.grad_accum < 2:
             raise InputError("config: the gns probe compares micro-batches: set grad_accum >= 2")
         known = optimizer_names()

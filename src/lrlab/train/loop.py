@@ -57,7 +57,17 @@ from lrlab.train.progress import StepProgress
 
 # The config fields a resume must keep: those that decide which tokens each step (and each evaluation) sees, and
 # the optimizer whose state the checkpoint holds.
-_RESUME_KEEPS = ("data", "val_data", "val_fraction", "batch_size", "seq_len", "seed", "optimizer")
+_RESUME_KEEPS = (
+    "data",
+    "val_data",
+    "val_fraction",
+    "batch_size",
+    "seq_len",
+    "seed",
+    "eval_batch_size",
+    "eval_seed",
+    "optimizer",
+)
 
 
 def _comparable(key: str, value: Any) -> Any:
@@ -191,11 +201,12 @@ class Trainer:
         self._check_out_dir(resume, overwrite)
         self.dist = ddp.setup(cfg.device)
         d = self.dist
-        if cfg.batch_size % (d.world_size * cfg.grad_accum):
-            raise InputError(
-                f"config: batch_size={cfg.batch_size} is not divisible by processes x grad_accum "
-                f"= {d.world_size} x {cfg.grad_accum}"
-            )
+        for name, rows in (("batch_size", cfg.batch_size), ("eval_batch_size", cfg.validation_set[1])):
+            if rows % (d.world_size * cfg.grad_accum):
+                raise InputError(
+                    f"config: {name}={rows} is not divisible by processes x grad_accum"
+                    f" = {d.world_size} x {cfg.grad_accum}"
+                )
         try:
             self.schedule = load_schedule(cfg.schedule)
         except InputError as exc:
@@ -208,8 +219,9 @@ class Trainer:
         gpt = cfg.gpt_config(self.data.vocab_size)
         self._check_vocab(gpt.vocab_size)
         self.rows_per_micro = cfg.batch_size // (d.world_size * cfg.grad_accum)
-        if cfg.check_memory:
-            check_fits(gpt, self.rows_per_micro, d.device)
+        if cfg.check_memory:  # an evaluation's micro-batch needs less than a training one of as many rows
+            eval_rows = cfg.validation_set[1] // (d.world_size * cfg.grad_accum)
+            check_fits(gpt, max(self.rows_per_micro, eval_rows), d.device)
 
         torch.manual_seed(cfg.seed)  # same initial weights on every process
         self.model = GPT(gpt).to(d.device)
@@ -339,17 +351,19 @@ class Trainer:
 
     # --- one step --------------------------------------------------------------------------------------------
 
-    def _micro_batches(self, tokens: np.ndarray, stream: int, index: int) -> list[tuple[torch.Tensor, ...]]:
-        """This process's rows of global batch ``index``, cut into ``grad_accum`` micro-batches."""
+    def _micro_batches(
+        self, tokens: np.ndarray, stream: int, index: int, rows: int, seed: int
+    ) -> list[tuple[torch.Tensor, ...]]:
+        """This process's rows of global batch ``index`` (``rows`` sequences), cut into ``grad_accum`` micro-batches."""
         cfg, d = self.cfg, self.dist
-        starts = batch_starts(len(tokens), cfg.seq_len, cfg.batch_size, cfg.seed, stream, index)
+        starts = batch_starts(len(tokens), cfg.seq_len, rows, seed, stream, index)
         mine = starts.reshape(d.world_size, -1)[d.rank].reshape(cfg.grad_accum, -1)
         dev = d.device
         return [tuple(t.to(dev, non_blocking=True) for t in get_batch(tokens, s, cfg.seq_len)) for s in mine]
 
     def train_micro_batches(self, step: int) -> list[tuple[torch.Tensor, ...]]:
         """This process's micro-batches (inputs, targets) of training batch ``step``."""
-        return self._micro_batches(self.data.train, TRAIN, step)
+        return self._micro_batches(self.data.train, TRAIN, step, self.cfg.batch_size, self.cfg.seed)
 
     def _forward_backward(self, batch: list[tuple[torch.Tensor, ...]], stop: bool) -> tuple[float, bool]:
         """Accumulate the step's gradients; returns (mean loss over all processes, any process asked to stop).
@@ -373,11 +387,12 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> float:
-        """Mean loss over the ``eval_batches`` fixed validation batches (all processes together)."""
+        """Mean loss over the fixed validation batches (``cfg.validation_set``; all processes together)."""
         self.model.eval()
         total = torch.zeros((), device=self.dist.device)
-        for i in range(self.cfg.eval_batches):
-            for x, y in self._micro_batches(self.data.val, VAL, i):
+        batches, rows, seed = self.cfg.validation_set
+        for i in range(batches):
+            for x, y in self._micro_batches(self.data.val, VAL, i, rows, seed):
                 with self.autocast:
                     total += self.model(x, y).float()
         self.model.train()
@@ -396,7 +411,7 @@ class Trainer:
 
         A diverged step is not applied: its loss is recorded, the weights stay those before the step."""
         cfg = self.cfg
-        ctx = self._context(step, self._micro_batches(self.data.train, TRAIN, step))
+        ctx = self._context(step, self.train_micro_batches(step))
         self.hooks("on_step_start", ctx)
         ctx.loss, stop_now = self._forward_backward(ctx.batch, stop.requested)  # a signal up to here counts
         if self.initial_loss is None:
