@@ -22,7 +22,7 @@ The budget is compute: the study holds the full run's training tokens fixed whic
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +81,7 @@ def load_spec(path: str | Path) -> StudySpec:
         raise InputError(f"{where}: base: {exc}") from None
     if base.grad_accum != 1:
         raise InputError(f"{where}: base.grad_accum must be 1 (the study sets micro-batches itself)")
+    base = _one_validation_set(base, where)
     tokens = _budget(table.get("budget"), base, where)
     optimizers = _optimizers(table.get("optimizers", [base.optimizer]), where)
     # step 1 trains at the base batch size, so it must fit too
@@ -94,6 +95,19 @@ def load_spec(path: str | Path) -> StudySpec:
     workers = _whole(table, "workers", 2, 1, 1024, where)
     retries = _whole(table, "retries", 1, 0, 100, where)
     return StudySpec(name, str(path), base, tokens, optimizers, max_batch, float(share), executor, workers, retries)
+
+
+def _one_validation_set(base: TrainConfig, where: str) -> TrainConfig:
+    """``base`` whose validation batches are fixed: by default the validation set is drawn at each run's own
+    batch size, so runs of the study's other batch sizes would be scored on other sequences (and at this scale
+    the sequences move the loss by more than the batch size does). The default: the base batch size, rounded up
+    to even (the grid's runs take two micro-batches a step)."""
+    rows = base.eval_batch_size
+    if rows is None:
+        return replace(base, eval_batch_size=base.batch_size + base.batch_size % 2)
+    if rows % 2:
+        raise InputError(f"{where}: base.eval_batch_size must be even (the grid's runs take two micro-batches)")
+    return base
 
 
 def _budget(value: Any, base: TrainConfig, where: str) -> int:

@@ -22,8 +22,9 @@
 Keys are any config key (dotted for tables: ``model.preset``, ``optimizer_options.beta``) and three that act on
 the schedule spec: ``schedule`` (the whole spec), ``lr`` (its peak) and ``warmup`` (its warmup steps), applied in
 that order. With ``budget = "tokens"`` a schedule's ``total`` follows each cell's steps, so every cell decays over
-its own run. Each cell is validated when the study is read (the config and its schedule); a bad file, axis or
-cell is one :class:`InputError` naming it.
+its own run. A cell that sets ``batch_size`` keeps the base's validation set (``eval_batch_size``: the base's
+batch size unless set), so that final losses compare across batch sizes. Each cell is validated when the study is
+read (the config and its schedule); a bad file, axis or cell is one :class:`InputError` naming it.
 """
 
 from __future__ import annotations
@@ -218,6 +219,10 @@ def _cell(values: dict[str, Any], base: Path | None, inline: dict, budget: str, 
     at = f"{where}: cell {_label(values)}"
     plain = {k: v for k, v in values.items() if k not in SCHEDULE_KEYS}
     try:
+        if "batch_size" in plain and "eval_batch_size" not in plain:
+            # one validation set for every batch size: the base's (a run's own is drawn at its batch size)
+            unset = load_config(base, (), flatten_keys(inline))
+            plain["eval_batch_size"] = unset.validation_set[1]
         cfg = load_config(base, (), {**flatten_keys(inline), **plain})
         cfg.schedule = _schedule(cfg, values, budget)
         if budget == "tokens":
