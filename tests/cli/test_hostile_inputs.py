@@ -1319,6 +1319,12 @@ STUDY_CASES = [
     C("study-base-bad-key", *STUDY, setup=study_file("[base]", "[base]\nbatchsize = 3"), contains="batchsize"),
     C("study-grad-accum", *STUDY, setup=study_file("[base]", "[base]\ngrad_accum = 2"), contains="grad_accum"),
     C(
+        "study-odd-eval-batch",
+        *STUDY,
+        setup=study_file("[base]", "[base]\neval_batch_size = 5"),
+        contains="base.eval_batch_size must be even",
+    ),
+    C(
         "study-out-onto-a-file",
         *STUDY[:3],
         "{tmp}/afile",

@@ -79,6 +79,11 @@ def test_recommendation_is_a_config_within_the_pilot_budget(finished):
         assert all(r["status"] in ("done", "diverged") for r in pilots)
         assert 0 < spent_tokens(pilots) <= spec.pilot_share * spec.tokens
         (verified,) = store.runs(f"{HOSTILE}/verify")
+    # every training run, at every batch size, scored on one validation set: the base batch size's
+    trained = [r["config"] for r in [*pilots, verified] if "batch_size" in r["config"]]
+    assert {r["batch_size"] for r in trained} >= {2, 4, 8}
+    assert {(r["eval_batches"], r["eval_batch_size"], r["eval_seed"]) for r in trained} == {(1, 4, None)}
+    assert rec.validation_set == (1, 4, 0)
     assert verified["status"] == "done"
     assert verified["config"] == rec.to_dict() | {"threads": verified["config"]["threads"]}
     spent = re.search(r"pilots spent ([\d,]+) training tokens", finished["stdout"])

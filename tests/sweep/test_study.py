@@ -18,6 +18,7 @@ from lrlab.errors import InputError
 from lrlab.schedules import parse
 from lrlab.sweep import load_study
 from lrlab.sweep.study import MAX_CELLS, MAX_STUDY_BYTES
+from lrlab.train import load_config
 
 BASE = """\
 steps = 100
@@ -385,3 +386,16 @@ def test_a_missing_study_file_or_a_folder_is_an_input_error(tmp_path: Path) -> N
         load_study(tmp_path / "missing.toml")
     with pytest.raises(InputError, match="not a regular file"):
         load_study(tmp_path)
+
+
+def test_cells_of_other_batch_sizes_keep_the_bases_validation_set(tmp_path: Path) -> None:
+    """A run draws its validation batches at its own batch size: a batch-size axis would score each cell on other
+    sequences, so its cells take the base's (``eval_batch_size``), unless the file sets one."""
+    path = _study(tmp_path, 'base = "base.toml"\n[axes]\nbatch_size = [4, 8]\nlr = [1e-3, 2e-3]\n')
+    base = load_config(tmp_path / "base.toml")
+    assert {c.config.validation_set for c in load_study(path).cells} == {base.validation_set}
+    assert base.validation_set[1] == base.batch_size  # the base's own
+    chosen = _study(tmp_path, 'base = "base.toml"\n[axes]\nbatch_size = [4, 8]\neval_batch_size = [2]\n', name="c.toml")
+    assert {c.config.eval_batch_size for c in load_study(chosen).cells} == {2}
+    others = _study(tmp_path, 'base = "base.toml"\n[axes]\nlr = [1e-3, 2e-3]\n', name="o.toml")
+    assert {c.config.eval_batch_size for c in load_study(others).cells} == {None}  # nothing to keep apart

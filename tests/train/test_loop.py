@@ -257,6 +257,35 @@ def test_resume_with_another_batch_size_or_seed_is_an_input_error(tmp_path, fast
         train(fast_config("steps=4", "seed=5"), tmp_path, resume=True)
 
 
+def test_a_resume_keeps_the_validation_set(tmp_path, fast_config):
+    train(fast_config("steps=2", "eval_batch_size=8"), tmp_path)
+    with pytest.raises(InputError, match=r"eval_batch_size \(8 -> 4\)"):
+        train(fast_config("steps=4", "eval_batch_size=4"), tmp_path, resume=True)
+    with pytest.raises(InputError, match=r"eval_seed \(None -> 3\)"):
+        train(fast_config("steps=4", "eval_batch_size=8", "eval_seed=3"), tmp_path, resume=True)
+
+
+def test_eval_batch_size_and_eval_seed_fix_the_validation_set(fast_config):
+    """By default the validation batches are drawn at the run's batch size and seed; with eval_batch_size and
+    eval_seed set, runs of another batch size or seed score the same weights on the same sequences."""
+    own = Trainer(fast_config("batch_size=8", "eval_batches=2"))
+    weights = own.model.state_dict()
+
+    def scored(*overrides: str) -> float:
+        trainer = Trainer(fast_config("eval_batches=2", *overrides))
+        trainer.model.load_state_dict(weights)
+        return trainer.evaluate()
+
+    assert scored("batch_size=4", "eval_batch_size=8") == pytest.approx(own.evaluate(), rel=1e-6)
+    assert scored("batch_size=4", "eval_batch_size=8", "seed=7", "eval_seed=0") == pytest.approx(
+        own.evaluate(), rel=1e-6
+    )
+    assert scored("batch_size=4") != pytest.approx(own.evaluate(), rel=1e-4)  # other sequences
+    assert scored("batch_size=8", "seed=7") != pytest.approx(own.evaluate(), rel=1e-4)
+    # micro-batches cut the validation batches too
+    assert scored("batch_size=4", "eval_batch_size=8", "grad_accum=2") == pytest.approx(own.evaluate(), rel=1e-6)
+
+
 def test_resume_accepts_the_same_data_file_by_another_path(tmp_path, fast_config, text_file, monkeypatch):
     train(fast_config("steps=2"), tmp_path / "run")
     monkeypatch.chdir(Path(text_file).parent)
