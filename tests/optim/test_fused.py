@@ -140,7 +140,9 @@ def test_a_group_mixing_large_and_small_tensors_gets_the_same_update(compiled_ru
         return torch.cat([p.detach().flatten() for p in net.parameters()])
 
     fused = run(True)
-    assert compiled_runs == ["lion_rotational"] * 5  # the 256 x 128 matrix; its bias and the small layer do not
+    assert (
+        compiled_runs == ["rotation_coefficients", "lion_rotational"] * 5
+    )  # the 256 x 128 matrix; its bias and the small layer do not
     assert torch.allclose(fused, run(False), rtol=0, atol=1e-6)
 
 
@@ -163,11 +165,35 @@ def test_a_kernel_that_cannot_compile_warns_once_and_falls_back(cls, monkeypatch
         warnings.simplefilter("always")
         fused, _ = _train(cls, {"lr": 1e-2, "weight_decay": 0.1}, fused=True)
     messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
-    kernels = {"lion"} if cls is Lion else {"lion_normalized"} if cls is LionA else {"lion", "lion_rotational"}
+    kernels = {"lion"} if cls is Lion else {"sign_counts"} if cls is LionA else {"lion", "rotation_coefficients"}
     assert len(messages) == len(kernels) and all("could not be compiled" in m for m in messages)
     assert _compiled._failed == kernels
     plain, _ = _train(cls, {"lr": 1e-2, "weight_decay": 0.1}, fused=False)
     assert torch.equal(fused, plain)
+
+
+@pytest.mark.parametrize(("cls", "second"), [(LionA, "lion_normalized"), (LionAR, "lion_rotational")])
+def test_a_second_pass_that_cannot_compile_leaves_the_first_passs_work_unused(cls, second, monkeypatch):
+    """LionA and LionAR take two calls, row sums (read only) and then the update: when only the update fails to
+    compile, the step is the foreach path's, with nothing applied twice or half."""
+    monkeypatch.setattr(_compiled, "MIN_ELEMENTS", 0)
+    real, asked = _compiled._compiled, []
+
+    def kernel(name):
+        asked.append(name)
+        return _raising(CppCompileError(["c++"], "no"))(name) if name == second else real(name)
+
+    monkeypatch.setattr(_compiled, "_compiled", kernel)
+    monkeypatch.setattr(_compiled, "_failed", set())
+    monkeypatch.setattr(_compiled, "_warned", set())
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        fused, _ = _train(cls, {"lr": 1e-2, "weight_decay": 0.1}, fused=True)
+    assert second in _compiled._failed
+    first = {"lion_normalized": "sign_counts", "lion_rotational": "rotation_coefficients"}[second]
+    assert asked.count(first) == asked.count(second) == 1  # once one failed, neither pass is tried again
+    plain, _ = _train(cls, {"lr": 1e-2, "weight_decay": 0.1}, fused=False)
+    assert torch.allclose(fused, plain, rtol=0, atol=2e-6)
 
 
 def test_an_error_that_is_not_a_compile_failure_is_raised(monkeypatch):

@@ -116,7 +116,7 @@ def test_lionar_invariants_every_step(fused, monkeypatch):
         assert angle.mean().item() == pytest.approx(eta_r, rel=0.06)
         angles.append(angle.mean().item())
     assert sum(angles) / len(angles) == pytest.approx(eta_r, rel=0.02)
-    assert kernels == (["lion_rotational"] * 100 if fused else [])
+    assert kernels == (["rotation_coefficients", "lion_rotational"] * 100 if fused else [])
 
 
 def test_lionar_gives_vectors_plain_lion():

@@ -2,10 +2,11 @@
 
 Why: on the CPU the foreach path makes about six passes over each tensor (lerp, lerp_, sign_, decay, add, and
 LionAR's row reductions), where torch's fused AdamW makes one. The update is memory bound, so passes are what
-costs: Lion's kernel reads a tensor's weights, gradient and momentum once and writes weights and momentum once;
-LionA's and LionAR's read them twice (row sums, then the write) and leave the momentum to one foreach lerp (see
-:func:`lion_normalized`). One call covers every large tensor of the group: a call per tensor would spend tens
-of microseconds each in torch.compile's guards and wrappers.
+costs: Lion's kernel reads a tensor's weights, gradient and momentum once and writes weights and momentum once
+(5 tensor-sized memory streams, against fused AdamW's 7). LionA and LionAR need a row's sums before any of its
+weights moves, so they take two calls: a read-only pass of row sums (LionA: g and m, 2 streams; LionAR: w, g
+and m, 3), then Lion's read-and-write pass with each row's coefficients (5). One call covers every large tensor
+of the group: a call per tensor would spend tens of microseconds each in torch.compile's guards and wrappers.
 
 - Each kernel takes lists of tensors and is compiled on its first call (``dynamic=True``: tensor sizes are
   symbolic, so one compiled graph serves every model with the same number of large tensors per group; a
@@ -54,31 +55,41 @@ def lion(ws, gs, ms, hyper, scales) -> None:
         m.copy_(torch.lerp(m, g, one_minus_b2))
 
 
-def lion_normalized(ws, gs, ms, hyper, scales) -> None:
-    """LionA on rows (R, C): u = c sqrt(C) / max(||c||_row, 1), then w <- decay w - scales[i] u.
+def sign_counts(gs, ms, hyper) -> list[torch.Tensor]:
+    """LionA's first pass (reads g and m only): ||c||^2 of each row (R, C) of c = sign(lerp(m, g, 1 - kappa)),
+    its nonzero count, as an (R, 1) tensor per tensor. The whole row's count must be known before any of its
+    weights is written, hence two passes; a reduction that also writes its inputs in place does not compile
+    (Inductor 2.13, a KeyError in its CPU outer-loop fusion)."""
+    counts = []
+    for g, m in zip(gs, ms, strict=True):
+        c = torch.sign(torch.lerp(m, g, hyper[0]))
+        counts.append((c * c).sum(dim=1, keepdim=True))
+    return counts
 
-    The momenta are left to the caller (one ``_foreach_lerp_``): Inductor 2.13 fails to compile a row reduction
-    that writes two of its inputs in place (KeyError in its CPU outer-loop fusion)."""
-    one_minus_kappa, decay = hyper[0], hyper[2]
-    for i, (w, g, m) in enumerate(zip(ws, gs, ms, strict=True)):
+
+def lion_normalized(ws, gs, ms, counts, hyper, scales) -> None:
+    """LionA's second pass on rows (R, C): u = c sqrt(C) / max(||c||_row, 1), w <- decay w - scales[i] u, and
+    m <- m + (1 - b2)(g - m); ``counts`` from :func:`sign_counts`."""
+    one_minus_kappa, one_minus_b2, decay = hyper[0], hyper[1], hyper[2]
+    for i, (w, g, m, count) in enumerate(zip(ws, gs, ms, counts, strict=True)):
         c = torch.sign(torch.lerp(m, g, one_minus_kappa))
-        nonzero = (c * c).sum(dim=1, keepdim=True)  # ||c||^2 of a sign vector: its nonzero count
-        w.copy_(w * decay - scales[i] * c * torch.rsqrt(nonzero.clamp(min=1.0) / c.shape[1]))
+        w.copy_(w * decay - scales[i] * c * torch.rsqrt(count.clamp(min=1.0) / c.shape[1]))
+        m.copy_(torch.lerp(m, g, one_minus_b2))
 
 
-def lion_rotational(ws, gs, ms, row_norms, update_sq_emas, hyper, angles) -> list[torch.Tensor]:
-    """LionAR's rotation of the rows (R, C) of each w in place, angle ``angles[i]``; returns the new
-    ``update_sq_ema`` of each (R, 1) and leaves the momenta to the caller, as :func:`lion_normalized` does.
+def rotation_coefficients(ws, gs, ms, row_norms, update_sq_emas, hyper, angles):
+    """LionAR's first pass (reads w, g and m): per row (R, C), the coefficients of w' = (a w + b - s c) z, as an
+    (R, 4) tensor [a, b, s, z] per tensor, and the new ``update_sq_ema`` of each (R, 1).
     ``hyper`` = (1 - kappa, 1 - b2, decay, 1 - r^t).
 
     The formulas of ``lion_rotational._rotate`` (d = c - mean(c) - k w, k = <c, w>/n0^2, the step s along -d),
-    except the final rescale: w' = a w + b - s c with a = 1 + s k and b = s mean(c), so the measured ||w'||^2 =
-    a^2 S_ww + C b^2 + s^2 S_cc + 2ab S_w - 2as S_cw - 2bs S_c comes from row sums of the one pass that reads w,
-    g and m (S_xy = sum_row x y, S_x = sum_row x). That saves a pass over every matrix (the update is memory
-    bound) and, like the measured norm of the foreach path, keeps rounding from making the norm drift.
+    except the final rescale z = n0 / ||a w + b - s c||: ||a w + b - s c||^2 = a^2 S_ww + C b^2 + s^2 S_cc +
+    2ab S_w - 2as S_cw - 2bs S_c comes from row sums of this pass (S_xy = sum_row x y, S_x = sum_row x), so the
+    second pass (:func:`lion_rotational`) reads each tensor once more and writes it once. Like the measured norm of
+    the foreach path, this keeps rounding from making the norm drift.
     """
     one_minus_kappa, rms_bias = hyper[0], hyper[3]
-    emas = []
+    coefficients, emas = [], []
     for i, (w, g, m, row_norm, update_sq_ema) in enumerate(zip(ws, gs, ms, row_norms, update_sq_emas, strict=True)):
         length = w.shape[1]
         c = torch.sign(torch.lerp(m, g, one_minus_kappa))
@@ -95,14 +106,26 @@ def lion_rotational(ws, gs, ms, row_norms, update_sq_emas, hyper, angles) -> lis
         moved_sq = (
             a * a * s_ww + length * b * b + step * step * s_cc + 2 * (a * b * s_w - a * step * s_cw - b * step * s_c)
         )
-        w.copy_((w * a + b - step * c) * (row_norm * torch.rsqrt(moved_sq)))
+        coefficients.append(torch.cat((a, b, step, row_norm * torch.rsqrt(moved_sq)), dim=1))
         emas.append(ema)
-    return emas
+    return coefficients, emas
+
+
+def lion_rotational(ws, gs, ms, coefficients, hyper) -> None:
+    """LionAR's second pass on rows (R, C): w <- (a w + b - s c) z with [a, b, s, z] from
+    :func:`rotation_coefficients`, and m <- m + (1 - b2)(g - m)."""
+    one_minus_kappa, one_minus_b2 = hyper[0], hyper[1]
+    for w, g, m, k in zip(ws, gs, ms, coefficients, strict=True):
+        c = torch.sign(torch.lerp(m, g, one_minus_kappa))
+        w.copy_((w * k[:, 0:1] + k[:, 1:2] - k[:, 2:3] * c) * k[:, 3:4])
+        m.copy_(torch.lerp(m, g, one_minus_b2))
 
 
 _KERNELS: dict[str, Callable[..., object]] = {
     "lion": lion,
+    "sign_counts": sign_counts,
     "lion_normalized": lion_normalized,
+    "rotation_coefficients": rotation_coefficients,
     "lion_rotational": lion_rotational,
 }
 _failed: set[str] = set()  # kernels that could not be compiled in this process
@@ -132,6 +155,12 @@ def fusable(*tensors: torch.Tensor) -> bool:
         and first.numel() >= MIN_ELEMENTS
         and all(t.is_contiguous() and t.dtype == first.dtype for t in tensors)
     )
+
+
+def available(*names: str) -> bool:
+    """Whether none of the kernels ``names`` has failed to compile in this process (a two-pass update checks both
+    before its first pass)."""
+    return not _failed.intersection(names)
 
 
 def run(name: str, *args: object) -> tuple[bool, object]:

@@ -272,13 +272,16 @@ class LionA(Lion):
         super()._apply(step)
 
     def _fused_batch(self, group, t, params, grads, states, factors) -> list[int]:
-        """LionA's update in one compiled call, on rows (``per_neuron`` matrices) or on each whole tensor as one row."""
+        """LionA's update in two compiled calls (the rows' sign counts, then the update), on rows (``per_neuron``
+        matrices) or on each whole tensor as one row."""
         rows = [(w.shape[0], -1) if group["per_neuron"] and w.ndim >= 2 else (1, -1) for w in params]
         momenta = [s["exp_avg"] for s in states]
-        views = [[x.view(r) for x, r in zip(xs, rows, strict=True)] for xs in (params, grads, momenta)]
+        ws, gs, ms = ([x.view(r) for x, r in zip(xs, rows, strict=True)] for xs in (params, grads, momenta))
         hyper = self._fused_hyper(group, params[0].dtype)
-        ok, _ = _compiled.run("lion_normalized", *views, hyper, self._fused_scales(group, t, factors, params))
-        if not ok:
-            return list(range(len(params)))
-        torch._foreach_lerp_(momenta, grads, 1 - group["betas"][1])
-        return []
+        ok = _compiled.available("sign_counts", "lion_normalized")
+        if ok:  # the first call only reads: a failure of either leaves nothing half done
+            ok, counts = _compiled.run("sign_counts", gs, ms, hyper)
+        if ok:
+            scales = self._fused_scales(group, t, factors, params)
+            ok, _ = _compiled.run("lion_normalized", ws, gs, ms, counts, hyper, scales)
+        return [] if ok else list(range(len(params)))

@@ -133,7 +133,8 @@ class LionAR(Lion):
         return undone
 
     def _fused_rotate(self, group, t, params, grads, states, factors) -> bool:
-        """The rotation of each matrix in ``params`` in one compiled call; False if it cannot be compiled here."""
+        """The rotation of each matrix in ``params`` in two compiled calls (row sums, then the update); False if it
+        cannot be compiled here (then nothing has been written)."""
         dtype = params[0].dtype
         angle = equilibrium_angle(group["lr"], group["weight_decay"], group["betas"], group["nesterov"])
         if group["inverse_bias_correction"]:
@@ -145,10 +146,15 @@ class LionAR(Lion):
         emas = [s["update_sq_ema"].view(w.shape[0], 1) for s, w in zip(states, params, strict=True)]
         norms = [s["row_norm"].view(w.shape[0], 1) for s, w in zip(states, params, strict=True)]
         angles = _compiled.per_tensor(angle, factors, len(params), dtype)
-        ok, new_emas = _compiled.run("lion_rotational", *views, norms, emas, hyper, angles)
+        if not _compiled.available("rotation_coefficients", "lion_rotational"):
+            return False
+        ok, sums = _compiled.run("rotation_coefficients", *views, norms, emas, hyper, angles)
+        if not ok:
+            return False
+        coefficients, new_emas = sums
+        ok, _ = _compiled.run("lion_rotational", *views, coefficients, hyper)
         if ok:
             torch._foreach_copy_(emas, new_emas)
-            torch._foreach_lerp_(momenta, grads, 1 - group["betas"][1])
         return ok
 
 
