@@ -19,7 +19,7 @@ saw the base seed only.
     python benchmarks/study.py --workers 2 --pilot-share 1.0    # pilots as long as one full run: still <= 8%
     python benchmarks/study.py --steps 2000 --pilot-share 0.4   # a smaller budget (the pilots need >= 10 steps)
     python benchmarks/study.py --workers 2 --pilot-share 1.0 --seed 1   # another seed: every run is new
-    python benchmarks/study.py --workers 2 --seeds 1                    # one draw of each, as before 2026-12-07
+    python benchmarks/study.py --workers 2 --seeds 1                    # one draw of each
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from pathlib import Path
 
 from lrlab.store import Store
 from lrlab.study import Executor, load_spec, run_study
-from lrlab.study.runs import run_cells, spent_tokens, variant
+from lrlab.study.runs import check_finished, final_loss, run_cells, spent_tokens, variant
 from lrlab.sweep.study import Cell
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,6 +60,8 @@ def main() -> None:
     ap.add_argument("--store", type=Path, default=None, help="run store (default: a temporary file)")
     ap.add_argument("--json", action="store_true", help="also print the numbers as one JSON object")
     args = ap.parse_args()
+    if args.seeds < 1:
+        ap.error("--seeds must be at least 1")
     spec = load_spec(args.study)
     if args.steps is not None:
         spec = replace(spec, tokens=args.steps * spec.base.tokens_per_step)
@@ -92,27 +94,40 @@ def main() -> None:
 
 
 def reseeded(spec, store: Store, where: Executor, arms: dict, k: int) -> dict[str, list[float]]:
-    """Each arm's final validation loss on the base seed (its run already made) and on k - 1 more seeds, all
-    scored on the base seed's validation set."""
+    """Each arm's final validation loss (+inf if it diverged) on the base seed (its run already made) and on k - 1
+    more seeds, all scored on the base seed's validation set. Arms with one config share their extra runs."""
     seed = spec.base.seed
+    configs = {arm: cfg for arm, (cfg, _) in arms.items()}
+    same = configs["grid"].to_dict() == configs["study"].to_dict()
     extra = [
         Cell({"arm": arm, "seed": seed + j}, variant(cfg, seed=seed + j, eval_seed=cfg.validation_set[2]))
         for j in range(1, k)
-        for arm, (cfg, _) in arms.items()
+        for arm, cfg in configs.items()
+        if not (same and arm == "study")
     ]
     if extra:
         print(f"reseeded: the grid's best and the study's choice on {k - 1} more seeds ({len(extra)} full runs) ...")
     runs = run_cells(spec, store, "reseeded", extra, where) if extra else []
-    losses = {arm: [run["final"].get("final_val_loss", math.nan)] for arm, (_, run) in arms.items()}
+    check_finished(runs, "reseeded", spec.retries)
+    losses = {arm: [final_loss(run)] for arm, (_, run) in arms.items()}
     for run in runs:
-        losses[run["cell"]["arm"]].append(run["final"].get("final_val_loss", math.nan))
+        losses[run["cell"]["arm"]].append(final_loss(run))
+    if same:
+        losses["study"] += losses["grid"][1:]
     return losses
+
+
+def finite(value: float) -> float | None:
+    """JSON has no inf or NaN: None stands for a diverged arm."""
+    return value if math.isfinite(value) else None
 
 
 def spread(values: list[float]) -> str:
     sd = statistics.stdev(values) if len(values) > 1 else math.nan
     each = ", ".join(f"{x:.4f}" for x in values)
-    return f"mean {statistics.fmean(values):.4f} sd {sd:.4f} over {len(values)} seeds ({each})"
+    diverged = sum(not math.isfinite(x) for x in values)
+    note = f", {diverged} diverged" if diverged else ""
+    return f"mean {statistics.fmean(values):.4f} sd {sd:.4f} over {len(values)} seeds ({each}{note})"
 
 
 def report(args, spec, result, grid, best, losses: dict[str, list[float]]) -> None:
@@ -129,7 +144,7 @@ def report(args, spec, result, grid, best, losses: dict[str, list[float]]) -> No
     print(f"study's choice: {result.config.optimizer}, batch {result.config.batch_size}, {result.config.schedule}")
     print(f"study final val loss {v.final_observed:.4f}: ratio to the grid's best {v.final_observed / grid_loss:.4f}"
           f" on seed {spec.base.seed}")  # fmt: skip
-    ratio = statistics.fmean(losses["study"]) / statistics.fmean(losses["grid"])
+    ratio = statistics.fmean(losses["study"]) / statistics.fmean(losses["grid"])  # inf or nan if one diverged
     print(f"grid's best: {spread(losses['grid'])}")
     print(f"study's choice: {spread(losses['study'])}")
     print(f"ratio of the means {ratio:.4f} (target <= 1.005)")
@@ -139,12 +154,14 @@ def report(args, spec, result, grid, best, losses: dict[str, list[float]]) -> No
           f" observed {v.final_observed:.4f}: error {v.final_error:+.2%}")  # fmt: skip
     if args.json:
         print(json.dumps({
-            "grid_best": {"cell": best["cell"], "final_val_loss": grid_loss, "seeds": losses["grid"]},
+            "grid_best": {"cell": best["cell"], "final_val_loss": grid_loss,
+                          "seeds": [finite(x) for x in losses["grid"]]},
             "study": {"optimizer": result.config.optimizer, "batch_size": result.config.batch_size,
                       "schedule": result.config.schedule, "final_val_loss": v.final_observed,
-                      "seeds": losses["study"], "predicted": v.final_predicted, "laws_range": list(v.final_band)},
-            "loss_ratio_one_seed": v.final_observed / grid_loss,
-            "loss_ratio": ratio,
+                      "seeds": [finite(x) for x in losses["study"]], "predicted": v.final_predicted,
+                      "laws_range": list(v.final_band)},
+            "loss_ratio_one_seed": finite(v.final_observed / grid_loss),
+            "loss_ratio": finite(ratio),
             "tokens": {"study": study_tokens, "grid": grid_tokens, "share": study_tokens / grid_tokens},
         }))  # fmt: skip
 

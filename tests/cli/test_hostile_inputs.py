@@ -1325,6 +1325,12 @@ STUDY_CASES = [
         contains="base.eval_batch_size must be even",
     ),
     C(
+        "study-eval-batch-above-max",
+        *STUDY,
+        setup=study_file("[base]", "[base]\neval_batch_size = 64"),
+        contains="at most max_batch_size = 8, got 64",
+    ),
+    C(
         "study-out-onto-a-file",
         *STUDY[:3],
         "{tmp}/afile",

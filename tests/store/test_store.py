@@ -794,3 +794,12 @@ def test_export_parquet_of_a_column_with_mixed_types_is_not_a_pyarrow_crash(
         assert not out.exists()
     else:
         assert n == 2 and pq.read_table(out).num_rows == 2
+
+
+def test_later_config_keys_at_none_hash_as_configs_without_them():
+    """A config written before eval_batch_size/eval_seed existed and one with them at None are the same run."""
+    old = {"batch_size": 8, "seed": 0, "steps": None}
+    assert config_hash({**old, "eval_batch_size": None, "eval_seed": None}) == config_hash(old)
+    assert config_hash({**old, "eval_batch_size": 8, "eval_seed": None}) != config_hash(old)
+    assert config_hash({**old, "eval_seed": 0}) != config_hash(old)
+    assert config_hash({**old, "steps": 5}) != config_hash(old)  # other keys at None still count

@@ -18,7 +18,6 @@ from lrlab.errors import InputError
 from lrlab.schedules import parse
 from lrlab.sweep import load_study
 from lrlab.sweep.study import MAX_CELLS, MAX_STUDY_BYTES
-from lrlab.train import load_config
 
 BASE = """\
 steps = 100
@@ -388,14 +387,20 @@ def test_a_missing_study_file_or_a_folder_is_an_input_error(tmp_path: Path) -> N
         load_study(tmp_path)
 
 
-def test_cells_of_other_batch_sizes_keep_the_bases_validation_set(tmp_path: Path) -> None:
-    """A run draws its validation batches at its own batch size: a batch-size axis would score each cell on other
-    sequences, so its cells take the base's (``eval_batch_size``), unless the file sets one."""
-    path = _study(tmp_path, 'base = "base.toml"\n[axes]\nbatch_size = [4, 8]\nlr = [1e-3, 2e-3]\n')
-    base = load_config(tmp_path / "base.toml")
-    assert {c.config.validation_set for c in load_study(path).cells} == {base.validation_set}
-    assert base.validation_set[1] == base.batch_size  # the base's own
+def test_cells_of_other_batch_sizes_or_seeds_keep_the_bases_validation_set(tmp_path: Path) -> None:
+    """A run draws its validation batches at its own batch size and seed: a study that varies either scores every
+    cell on the base's validation set instead (``eval_batch_size``, ``eval_seed``), unless it varies those too."""
+    path = _study(tmp_path, 'base = "base.toml"\n[axes]\nbatch_size = [8, 16]\nseed = [1, 2]\n')
+    assert {c.config.validation_set for c in load_study(path).cells} == {(1, 4, 0)}  # the base's: 1 x 4, seed 0
     chosen = _study(tmp_path, 'base = "base.toml"\n[axes]\nbatch_size = [4, 8]\neval_batch_size = [2]\n', name="c.toml")
     assert {c.config.eval_batch_size for c in load_study(chosen).cells} == {2}
     others = _study(tmp_path, 'base = "base.toml"\n[axes]\nlr = [1e-3, 2e-3]\n', name="o.toml")
-    assert {c.config.eval_batch_size for c in load_study(others).cells} == {None}  # nothing to keep apart
+    assert {(c.config.eval_batch_size, c.config.eval_seed) for c in load_study(others).cells} == {(None, None)}
+    in_base = _study(tmp_path, '[base]\nfile = "base.toml"\neval_seed = 7\n[axes]\nseed = [1, 2]\n', name="b.toml")
+    assert {c.config.eval_seed for c in load_study(in_base).cells} == {7}
+
+
+def test_a_kept_validation_batch_that_a_cell_cannot_split_names_the_base(tmp_path: Path) -> None:
+    text = 'base = "base.toml"\n[[zip]]\nbatch_size = [8, 16]\ngrad_accum = [1, 8]\n'
+    with pytest.raises(InputError, match=r"eval_batch_size=4 is not divisible by grad_accum=8 \(the base's validation"):
+        load_study(_study(tmp_path, text))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -258,11 +259,29 @@ def test_resume_with_another_batch_size_or_seed_is_an_input_error(tmp_path, fast
 
 
 def test_a_resume_keeps_the_validation_set(tmp_path, fast_config):
+    """Compared as the set it is: (batches, sequences, seed), whichever keys say so."""
     train(fast_config("steps=2", "eval_batch_size=8"), tmp_path)
-    with pytest.raises(InputError, match=r"eval_batch_size \(8 -> 4\)"):
-        train(fast_config("steps=4", "eval_batch_size=4"), tmp_path, resume=True)
-    with pytest.raises(InputError, match=r"eval_seed \(None -> 3\)"):
+    with pytest.raises(
+        InputError, match=re.escape("validation set (batches, sequences, seed: (1, 8, 0) -> (1, 4, 0))")
+    ):
+        train(fast_config("steps=4"), tmp_path, resume=True)
+    with pytest.raises(InputError, match=re.escape("(1, 8, 0) -> (1, 8, 3)")):
         train(fast_config("steps=4", "eval_batch_size=8", "eval_seed=3"), tmp_path, resume=True)
+    with pytest.raises(InputError, match=re.escape("(1, 8, 0) -> (2, 8, 0)")):
+        train(fast_config("steps=4", "eval_batch_size=8", "eval_batches=2"), tmp_path, resume=True)
+    assert train(fast_config("steps=3", "eval_batch_size=8", "eval_seed=0"), tmp_path, resume=True).steps_done == 3
+
+
+def test_a_checkpoint_from_before_the_validation_keys_resumes_on_its_own_validation_set(tmp_path, fast_config):
+    train(fast_config("steps=2"), tmp_path)
+    (path,) = list_checkpoints(tmp_path / "checkpoints")[-1:]
+    saved = torch.load(path, weights_only=True)
+    for key in ("eval_batch_size", "eval_seed"):
+        del saved["config"][key]
+    torch.save(saved, path)
+    with pytest.raises(InputError, match=re.escape("(1, 4, 0) -> (1, 8, 9)")):
+        train(fast_config("steps=4", "eval_batch_size=8", "eval_seed=9"), tmp_path, resume=True)
+    assert train(fast_config("steps=3", "eval_batch_size=4"), tmp_path, resume=True).steps_done == 3  # the same set
 
 
 def test_eval_batch_size_and_eval_seed_fix_the_validation_set(fast_config):

@@ -109,6 +109,18 @@ def test_the_memory_check_refuses_what_cannot_fit_and_can_be_turned_off(fast_con
     assert trainer.model.num_params() > 0
 
 
+def test_a_validation_batch_too_large_to_evaluate_names_eval_batch_size(fast_config, monkeypatch):
+    from lrlab.train.budget import gpt_params, training_bytes
+
+    cfg = fast_config()
+    gpt = cfg.gpt_config(256)
+    fits = training_bytes(gpt, cfg.batch_size)  # the training micro-batch fits, 64 times its rows do not
+    monkeypatch.setattr(lrlab.train.budget, "free_bytes", lambda device: fits + 16 * gpt_params(gpt))
+    assert Trainer(fast_config("eval_batch_size=8")).model.num_params() > 0
+    with pytest.raises(InputError, match=r"256 sequences per micro-batch\) needs about .* GiB to evaluate.*eval_batch"):
+        Trainer(fast_config("eval_batch_size=256"))
+
+
 def test_the_estimate_counts_what_the_model_holds(fast_config):
     """16 bytes a parameter (weights, gradients, two moments) plus activations that grow with the batch."""
     from lrlab.train.budget import gpt_params, training_bytes

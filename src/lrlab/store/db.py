@@ -43,9 +43,16 @@ def canonical(obj: Any) -> str:
     return json.dumps(json_ready(obj), sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
+# Config keys added after stores existed, whose None means what a config without them meant: left out of the hash
+# while None, so that a study or sweep continued into an older store finds its finished runs.
+LATER_KEYS = ("eval_batch_size", "eval_seed")
+
+
 def config_hash(config: dict) -> str:
-    """sha256 of the canonical JSON of a config (first 16 hex digits)."""
-    return hashlib.sha256(canonical(config).encode()).hexdigest()[:16]
+    """sha256 of the canonical JSON of a config (first 16 hex digits); a :data:`LATER_KEYS` key at None is left
+    out."""
+    kept = {k: v for k, v in config.items() if not (k in LATER_KEYS and v is None)}
+    return hashlib.sha256(canonical(kept).encode()).hexdigest()[:16]
 
 
 class Store:

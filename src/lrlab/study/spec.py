@@ -81,11 +81,11 @@ def load_spec(path: str | Path) -> StudySpec:
         raise InputError(f"{where}: base: {exc}") from None
     if base.grad_accum != 1:
         raise InputError(f"{where}: base.grad_accum must be 1 (the study sets micro-batches itself)")
-    base = _one_validation_set(base, where)
     tokens = _budget(table.get("budget"), base, where)
     optimizers = _optimizers(table.get("optimizers", [base.optimizer]), where)
     # step 1 trains at the base batch size, so it must fit too
     max_batch = _whole(table, "max_batch_size", base.batch_size, base.batch_size, LIMITS["batch_size"], where)
+    base = _one_validation_set(base, max_batch, where)
     share = table.get("pilot_share", 0.2)
     if not _number(share) or not MIN_SHARE <= share <= MAX_SHARE:
         raise InputError(f"{where}: pilot_share must be a number in [{MIN_SHARE}, {MAX_SHARE}], got {_show(share)}")
@@ -97,16 +97,19 @@ def load_spec(path: str | Path) -> StudySpec:
     return StudySpec(name, str(path), base, tokens, optimizers, max_batch, float(share), executor, workers, retries)
 
 
-def _one_validation_set(base: TrainConfig, where: str) -> TrainConfig:
+def _one_validation_set(base: TrainConfig, max_batch: int, where: str) -> TrainConfig:
     """``base`` whose validation batches are fixed: by default the validation set is drawn at each run's own
     batch size, so runs of the study's other batch sizes would be scored on other sequences (and at this scale
-    the sequences move the loss by more than the batch size does). The default: the base batch size, rounded up
+    the sequences move the loss by more than the batch size does). The default: the base batch size, rounded down
     to even (the grid's runs take two micro-batches a step)."""
     rows = base.eval_batch_size
     if rows is None:
-        return replace(base, eval_batch_size=base.batch_size + base.batch_size % 2)
-    if rows % 2:
-        raise InputError(f"{where}: base.eval_batch_size must be even (the grid's runs take two micro-batches)")
+        return replace(base, eval_batch_size=max(base.batch_size - base.batch_size % 2, 2))
+    if rows % 2 or rows > max_batch:
+        raise InputError(
+            f"{where}: base.eval_batch_size must be even (the grid's runs take two micro-batches) and at most"
+            f" max_batch_size = {max_batch}, got {rows}"
+        )
     return base
 
 

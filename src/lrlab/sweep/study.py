@@ -22,8 +22,9 @@
 Keys are any config key (dotted for tables: ``model.preset``, ``optimizer_options.beta``) and three that act on
 the schedule spec: ``schedule`` (the whole spec), ``lr`` (its peak) and ``warmup`` (its warmup steps), applied in
 that order. With ``budget = "tokens"`` a schedule's ``total`` follows each cell's steps, so every cell decays over
-its own run. A cell that sets ``batch_size`` keeps the base's validation set (``eval_batch_size``: the base's
-batch size unless set), so that final losses compare across batch sizes. Each cell is validated when the study is
+its own run. When the study varies ``batch_size`` or ``seed``, every cell keeps the base's validation set
+(``eval_batch_size`` and ``eval_seed``: the base's batch size and seed unless set), so that final losses compare
+across cells. Each cell is validated when the study is
 read (the config and its schedule); a bad file, axis or cell is one :class:`InputError` naming it.
 """
 
@@ -98,7 +99,8 @@ def load_study(path: str | Path) -> Study:
     zips = [_zip_group(group, i, where) for i, group in enumerate(_groups(table.get("zip", []), where))]
     _check_disjoint(axes, zips, where)
     combos = _combinations(axes, zips, where)
-    cells = [_cell(values, base_file, base_table, budget, where) for values in combos]
+    kept = _kept_validation_set(base_file, base_table, {*axes, *(k for group in zips for k in group)}, where)
+    cells = [_cell(values, base_file, {**base_table, **kept}, budget, where, kept) for values in combos]
     _check_unique(cells, where)
     return Study(name, str(path), budget, retries, axes, zips, cells)
 
@@ -215,14 +217,28 @@ def _check_unique(cells: list[Cell], where: str) -> None:
         seen[key] = cell
 
 
-def _cell(values: dict[str, Any], base: Path | None, inline: dict, budget: str, where: str) -> Cell:
+def _kept_validation_set(base: Path | None, inline: dict, varied: set[str], where: str) -> dict[str, int]:
+    """The base's validation set, as the keys that fix it, for cells that vary what it is drawn with: a run draws
+    its validation batches at its own batch size and seed, so cells of other batch sizes or seeds would be
+    scored on other sequences (which moves the loss more than a batch size does at small scale). Keys the study
+    varies itself are left alone."""
+    wanted = {"batch_size": "eval_batch_size", "seed": "eval_seed"}
+    keys = [wanted[k] for k in wanted if k in varied and wanted[k] not in varied]
+    if not keys:
+        return {}
+    try:
+        _, rows, seed = load_config(base, (), flatten_keys(inline)).validation_set
+    except InputError as exc:
+        raise InputError(f"{where}: base: {exc}") from None
+    return {k: v for k, v in (("eval_batch_size", rows), ("eval_seed", seed)) if k in keys}
+
+
+def _cell(
+    values: dict[str, Any], base: Path | None, inline: dict, budget: str, where: str, kept: dict[str, int]
+) -> Cell:
     at = f"{where}: cell {_label(values)}"
     plain = {k: v for k, v in values.items() if k not in SCHEDULE_KEYS}
     try:
-        if "batch_size" in plain and "eval_batch_size" not in plain:
-            # one validation set for every batch size: the base's (a run's own is drawn at its batch size)
-            unset = load_config(base, (), flatten_keys(inline))
-            plain["eval_batch_size"] = unset.validation_set[1]
         cfg = load_config(base, (), {**flatten_keys(inline), **plain})
         cfg.schedule = _schedule(cfg, values, budget)
         if budget == "tokens":
@@ -235,7 +251,10 @@ def _cell(values: dict[str, Any], base: Path | None, inline: dict, budget: str, 
         check_optimizer(cfg)  # its options construct it (else every run of the cell would fail at its start)
         check_data_path(cfg.data, cfg.val_data)
     except InputError as exc:
-        raise InputError(f"{at}: {exc}") from None
+        hint = ""
+        if "eval_batch_size" in kept and "eval_batch_size" in exc.message:
+            hint = " (the base's validation set, kept for every batch size: set eval_batch_size in [base] to fit)"
+        raise InputError(f"{at}: {exc}{hint}") from None
     return Cell(values, cfg)
 
 

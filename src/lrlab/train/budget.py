@@ -90,8 +90,9 @@ def _cgroup_left() -> int | None:
     return None
 
 
-def check_fits(cfg: GPTConfig, rows: int, device: torch.device) -> None:
-    """An :class:`InputError` when a run of ``cfg`` with ``rows`` sequences per micro-batch cannot fit."""
+def check_fits(cfg: GPTConfig, rows: int, device: torch.device, evaluation: bool = False) -> None:
+    """An :class:`InputError` when a run of ``cfg`` with ``rows`` sequences per micro-batch cannot fit
+    (``evaluation``: an evaluation micro-batch, estimated as a training one: an upper bound)."""
     need = training_bytes(cfg, rows)
     free = free_bytes(device)
     if free is None:
@@ -99,9 +100,10 @@ def check_fits(cfg: GPTConfig, rows: int, device: torch.device) -> None:
     sharing = int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if device.type == "cpu" else 1  # torchrun, same node
     share = free // max(sharing, 1)
     if need > share:
+        what, fix = ("to evaluate", "make eval_batch_size smaller") if evaluation else ("to train", "make it smaller")
         raise InputError(
             f"config: this model ({gpt_params(cfg) / 1e6:,.1f}M parameters, seq_len {cfg.block_size}, {rows} "
-            f"sequences per micro-batch) needs about {need / 2**30:,.1f} GiB to train, more than the "
-            f"{share / 2**30:,.1f} GiB this process may use on {device}; make it smaller, raise grad_accum, or set "
+            f"sequences per micro-batch) needs about {need / 2**30:,.1f} GiB {what}, more than the "
+            f"{share / 2**30:,.1f} GiB this process may use on {device}; {fix}, raise grad_accum, or set "
             "check_memory = false"
         )

@@ -101,8 +101,7 @@ class TrainConfig:
     @property
     def validation_set(self) -> tuple[int, int, int]:
         """(batches, sequences per batch, seed) of the validation batches every evaluation scores."""
-        rows = self.batch_size if self.eval_batch_size is None else self.eval_batch_size
-        return self.eval_batches, rows, self.seed if self.eval_seed is None else self.eval_seed
+        return validation_set_of(vars(self))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -172,6 +171,13 @@ class TrainConfig:
         if self.precision not in ("fp32", "bf16"):
             raise InputError(f"config: precision must be 'fp32' or 'bf16', got {self.precision!r}")
         self.gpt_config(data_vocab=256)  # the model sizes fit together (the data's vocabulary comes later)
+
+
+def validation_set_of(table: dict[str, Any]) -> tuple[int, int, int]:
+    """(batches, sequences per batch, seed) of the validation set of a config's keys (a config saved before
+    ``eval_batch_size`` and ``eval_seed`` existed has the run's own batch size and seed)."""
+    rows, seed = table.get("eval_batch_size"), table.get("eval_seed")
+    return table["eval_batches"], table["batch_size"] if rows is None else rows, table["seed"] if seed is None else seed
 
 
 def optimizer_names() -> tuple[str, ...]:

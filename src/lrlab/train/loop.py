@@ -48,26 +48,16 @@ from lrlab.train.batches import TRAIN, VAL, batch_starts, get_batch
 from lrlab.train.budget import check_fits
 from lrlab.train.callbacks import Hooks, StepContext, resolve_probes
 from lrlab.train.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
-from lrlab.train.config import TrainConfig
+from lrlab.train.config import TrainConfig, validation_set_of
 from lrlab.train.corpus import TokenData, load_data
 from lrlab.train.environment import numerics, torch_threads
 from lrlab.train.metrics import JsonlSink, MetricsSink, NullSink
 from lrlab.train.model import GPT
 from lrlab.train.progress import StepProgress
 
-# The config fields a resume must keep: those that decide which tokens each step (and each evaluation) sees, and
-# the optimizer whose state the checkpoint holds.
-_RESUME_KEEPS = (
-    "data",
-    "val_data",
-    "val_fraction",
-    "batch_size",
-    "seq_len",
-    "seed",
-    "eval_batch_size",
-    "eval_seed",
-    "optimizer",
-)
+# The config fields a resume must keep: those that decide which tokens each step sees, and the optimizer whose
+# state the checkpoint holds; and the validation set each evaluation scores (TrainConfig.validation_set).
+_RESUME_KEEPS = ("data", "val_data", "val_fraction", "batch_size", "seq_len", "seed", "optimizer")
 
 
 def _comparable(key: str, value: Any) -> Any:
@@ -219,9 +209,11 @@ class Trainer:
         gpt = cfg.gpt_config(self.data.vocab_size)
         self._check_vocab(gpt.vocab_size)
         self.rows_per_micro = cfg.batch_size // (d.world_size * cfg.grad_accum)
-        if cfg.check_memory:  # an evaluation's micro-batch needs less than a training one of as many rows
+        if cfg.check_memory:
+            check_fits(gpt, self.rows_per_micro, d.device)
             eval_rows = cfg.validation_set[1] // (d.world_size * cfg.grad_accum)
-            check_fits(gpt, max(self.rows_per_micro, eval_rows), d.device)
+            if eval_rows > self.rows_per_micro:  # an evaluation needs less than training as many rows
+                check_fits(gpt, eval_rows, d.device, evaluation=True)
 
         torch.manual_seed(cfg.seed)  # same initial weights on every process
         self.model = GPT(gpt).to(d.device)
@@ -296,8 +288,8 @@ class Trainer:
         self.start_step, self.initial_loss = state["step"], state.get("initial_loss")
 
     def _check_continues(self, saved: Any, path: Path) -> None:
-        """A resumed run must see the batches the uninterrupted run would have (same data, batch, length, seed)
-        and step with the same optimizer (whose state it loads)."""
+        """A resumed run must see the batches the uninterrupted run would have (same data, batch, length, seed),
+        score the same validation set and step with the same optimizer (whose state it loads)."""
         if not isinstance(saved, dict):
             return  # a checkpoint without its config (written by hand): the state dicts are still checked
         now = self.cfg.to_dict()
@@ -306,6 +298,12 @@ class Trainer:
             for k in _RESUME_KEEPS
             if k in saved and _comparable(k, saved[k]) != _comparable(k, now[k])
         ]
+        try:
+            scored = validation_set_of(saved)
+        except KeyError:  # a config without the keys (written by hand): nothing to compare
+            scored = self.cfg.validation_set
+        if scored != self.cfg.validation_set:
+            changed.append(f"the validation set (batches, sequences, seed: {scored} -> {self.cfg.validation_set})")
         if changed:
             raise InputError(
                 f"this config changes {', '.join(changed)} from checkpoint {path}; a resumed run keeps the data "
@@ -397,7 +395,7 @@ class Trainer:
                     total += self.model(x, y).float()
         self.model.train()
         ddp.all_reduce_sum(total, self.dist)
-        return total.item() / (self.cfg.eval_batches * self.cfg.grad_accum * self.dist.world_size)
+        return total.item() / (batches * self.cfg.grad_accum * self.dist.world_size)
 
     def _diverged(self, loss: float) -> bool:
         return not math.isfinite(loss) or loss > self.cfg.divergence_factor * self.initial_loss
