@@ -260,3 +260,28 @@ def test_fused_matches_foreach_on_random_shapes_and_hyperparameters(
                 opt.step()
             results.append(w.detach())
     assert torch.allclose(results[0], results[1], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("cls", "kwargs"),
+    [(Lion, {}), (LionA, {}), (LionA, {"per_neuron": True}), (LionAR, {}), (LionAR, {"nesterov": True})],
+)
+def test_tensors_of_every_rank_get_the_foreach_update(cls, kwargs, calls):
+    """Conv kernels (4-D), 3-D tensors, matrices and vectors: the kernels see them as they are or as rows."""
+    # a new pattern of ranks is a new compile: after this file's other tests, past dynamo's recompile limit
+    torch._dynamo.reset()
+    shapes = [(6, 3, 3, 3), (4, 5, 7), (8, 12), (12,)]
+
+    def run(fused):
+        gen = torch.Generator().manual_seed(3)
+        ws = [torch.nn.Parameter(torch.randn(s, generator=gen)) for s in shapes]
+        opt = cls(ws, lr=1e-2, weight_decay=0.1, fused=fused, **kwargs)
+        for _ in range(6):
+            for w in ws:
+                w.grad = torch.randn(w.shape, generator=gen)
+            opt.step()
+        return torch.cat([w.detach().flatten() for w in ws])
+
+    fused = run(True)
+    assert calls
+    assert torch.allclose(fused, run(False), rtol=0, atol=2e-6)

@@ -9,8 +9,8 @@ and m, 3), then Lion's read-and-write pass with each row's coefficients (5). One
 of the group: a call per tensor would spend tens of microseconds each in torch.compile's guards and wrappers.
 
 - Each kernel takes lists of tensors and is compiled on its first call (``dynamic=True``: tensor sizes are
-  symbolic, so one compiled graph serves every model with the same number of large tensors per group; a
-  different number recompiles). A cold compile takes 10-40 s per kernel here (benchmarks/optim.py prints it);
+  symbolic, so one compiled graph serves every model with the same number and ranks of large tensors per group;
+  another number or rank recompiles). A cold compile takes 10-40 s per kernel here (benchmarks/optim.py prints it);
   Inductor's on-disk cache makes later processes' compiles a few seconds. The CPU
   backend needs a C++ compiler; where compiling fails, :func:`run` says so in one warning and the optimizer
   keeps its foreach path.
@@ -45,9 +45,9 @@ DEGENERATE = 1e-5  # ||d||^2 below this share of ||c||^2 is rounding residue (fl
 
 
 def lion(ws, gs, ms, hyper, scales) -> None:
-    """Per tensor i (1-D views): w <- decay w - scales[i] sign(kappa m + (1 - kappa) g);  m <- m + (1 - b2)(g - m).
+    """Per tensor i: w <- decay w - scales[i] sign(kappa m + (1 - kappa) g);  m <- m + (1 - b2)(g - m).
 
-    ``hyper`` = (1 - kappa, 1 - b2, decay)."""
+    ``hyper`` = (1 - kappa, 1 - b2, decay). Elementwise, so the tensors come in any shape."""
     one_minus_kappa, one_minus_b2, decay = hyper[0], hyper[1], hyper[2]
     for i, (w, g, m) in enumerate(zip(ws, gs, ms, strict=True)):
         c = torch.sign(torch.lerp(m, g, one_minus_kappa))
@@ -144,6 +144,12 @@ def per_tensor(value: float, factors: list[torch.Tensor] | None, n: int, dtype: 
     if factors is None:
         return torch.full((n,), value, dtype=dtype)
     return torch.stack(factors).to(dtype) * value
+
+
+def as_rows(x: torch.Tensor, n: int) -> torch.Tensor:
+    """``x`` viewed as ``n`` rows: ``x`` itself when it already is a matrix of ``n`` rows (a view per tensor and
+    step is a Python call the update need not make)."""
+    return x if x.ndim == 2 and x.shape[0] == n else x.view(n, -1)
 
 
 def fusable(*tensors: torch.Tensor) -> bool:

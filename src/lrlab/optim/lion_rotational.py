@@ -141,10 +141,12 @@ class LionAR(Lion):
             angle *= 1 - group["betas"][1] ** t
         hyper = torch.cat((self._fused_hyper(group, dtype), torch.tensor([1 - RMS_EMA**t], dtype=dtype)))
         momenta = [s["exp_avg"] for s in states]
-        rows = [(w.shape[0], -1) for w in params]
-        views = [[x.view(r) for x, r in zip(xs, rows, strict=True)] for xs in (params, grads, momenta)]
-        emas = [s["update_sq_ema"].view(w.shape[0], 1) for s, w in zip(states, params, strict=True)]
-        norms = [s["row_norm"].view(w.shape[0], 1) for s, w in zip(states, params, strict=True)]
+        views = [
+            [_compiled.as_rows(x, w.shape[0]) for x, w in zip(xs, params, strict=True)]
+            for xs in (params, grads, momenta)
+        ]
+        emas = [_compiled.as_rows(s["update_sq_ema"], w.shape[0]) for s, w in zip(states, params, strict=True)]
+        norms = [_compiled.as_rows(s["row_norm"], w.shape[0]) for s, w in zip(states, params, strict=True)]
         angles = _compiled.per_tensor(angle, factors, len(params), dtype)
         if not _compiled.available("rotation_coefficients", "lion_rotational"):
             return False
