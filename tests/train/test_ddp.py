@@ -44,6 +44,18 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path, text_file,
     assert run["status"] == "done" and run["meta"]["world_size"] == 2
 
 
+def test_a_validation_set_of_its_own_size_scores_the_same_under_ddp(tmp_path, text_file, read_metrics):
+    """eval_batch_size (12, not the training batch's 8) is cut across processes and micro-batches like a batch."""
+    config = write_config(tmp_path / "ddp.toml", text_file, 2)
+    run_two_processes(config, tmp_path / "ddp", "--set", "eval_batch_size=12")
+    train(load_config(config, ["eval_batch_size=12"]), tmp_path / "single")
+    plain = train(load_config(config), tmp_path / "plain")
+    ddp, single = read_metrics(tmp_path / "ddp"), read_metrics(tmp_path / "single")
+    val = [r["val_loss"] for r in ddp if "val_loss" in r]
+    assert len(val) == 2 and val == pytest.approx([r["val_loss"] for r in single if "val_loss" in r], rel=1e-5)
+    assert val[-1] != pytest.approx(plain.final_val_loss, rel=1e-4)  # other sequences than the batch-8 set
+
+
 def test_gns_under_ddp_equals_one_process_with_all_the_micro_batches(tmp_path, text_file, read_metrics):
     """2 processes x 2 micro-batches of 2 rows vs 1 process x 4 micro-batches of the same rows: same estimate."""
     run_two_processes(
