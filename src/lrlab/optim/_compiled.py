@@ -1,4 +1,4 @@
-"""The Lion family's ``fused=True`` path: a parameter group's update as one compiled call (torch.compile, Inductor).
+"""The Lion family's ``fused=True`` path: a parameter group's update in one or two compiled calls (torch.compile).
 
 Why: on the CPU the foreach path makes about six passes over each tensor (lerp, lerp_, sign_, decay, add, and
 LionAR's row reductions), where torch's fused AdamW makes one. The update is memory bound, so passes are what
@@ -9,8 +9,8 @@ and m, 3), then Lion's read-and-write pass with each row's coefficients (5). One
 of the group: a call per tensor would spend tens of microseconds each in torch.compile's guards and wrappers.
 
 - Each kernel takes lists of tensors and is compiled on its first call (``dynamic=True``: tensor sizes are
-  symbolic, so one compiled graph serves every model with the same number and ranks of large tensors per group;
-  another number or rank recompiles). A cold compile takes 10-40 s per kernel here (benchmarks/optim.py prints it);
+  symbolic, so one compiled graph serves every model with the same number of large tensors per group; a
+  different number recompiles). A cold compile takes 10-40 s per kernel here (benchmarks/optim.py prints it);
   Inductor's on-disk cache makes later processes' compiles a few seconds. The CPU
   backend needs a C++ compiler; where compiling fails, :func:`run` says so in one warning and the optimizer
   keeps its foreach path.
@@ -45,9 +45,9 @@ DEGENERATE = 1e-5  # ||d||^2 below this share of ||c||^2 is rounding residue (fl
 
 
 def lion(ws, gs, ms, hyper, scales) -> None:
-    """Per tensor i: w <- decay w - scales[i] sign(kappa m + (1 - kappa) g);  m <- m + (1 - b2)(g - m).
+    """Per tensor i (1-D views): w <- decay w - scales[i] sign(kappa m + (1 - kappa) g);  m <- m + (1 - b2)(g - m).
 
-    ``hyper`` = (1 - kappa, 1 - b2, decay). Elementwise, so the tensors come in any shape."""
+    ``hyper`` = (1 - kappa, 1 - b2, decay)."""
     one_minus_kappa, one_minus_b2, decay = hyper[0], hyper[1], hyper[2]
     for i, (w, g, m) in enumerate(zip(ws, gs, ms, strict=True)):
         c = torch.sign(torch.lerp(m, g, one_minus_kappa))
@@ -69,7 +69,8 @@ def sign_counts(gs, ms, hyper) -> list[torch.Tensor]:
 
 def lion_normalized(ws, gs, ms, counts, hyper, scales) -> None:
     """LionA's second pass on rows (R, C): u = c sqrt(C) / max(||c||_row, 1), w <- decay w - scales[i] u, and
-    m <- m + (1 - b2)(g - m); ``counts`` from :func:`sign_counts`."""
+    m <- m + (1 - b2)(g - m); ``counts`` from :func:`sign_counts`. Both passes compute c by the same ops from the
+    same inputs (elementwise, so the same rounding): the count is that of the c applied here."""
     one_minus_kappa, one_minus_b2, decay = hyper[0], hyper[1], hyper[2]
     for i, (w, g, m, count) in enumerate(zip(ws, gs, ms, counts, strict=True)):
         c = torch.sign(torch.lerp(m, g, one_minus_kappa))
@@ -144,12 +145,6 @@ def per_tensor(value: float, factors: list[torch.Tensor] | None, n: int, dtype: 
     if factors is None:
         return torch.full((n,), value, dtype=dtype)
     return torch.stack(factors).to(dtype) * value
-
-
-def as_rows(x: torch.Tensor, n: int) -> torch.Tensor:
-    """``x`` viewed as ``n`` rows: ``x`` itself when it already is a matrix of ``n`` rows (a view per tensor and
-    step is a Python call the update need not make)."""
-    return x if x.ndim == 2 and x.shape[0] == n else x.view(n, -1)
 
 
 def fusable(*tensors: torch.Tensor) -> bool:

@@ -136,7 +136,7 @@ class ForeachOptimizer(Optimizer):
     cpu_chunks = True
 
     def _step_params(self, group: dict[str, Any], params: list[torch.Tensor], t: int) -> None:
-        # a fused group's update is one compiled call over its large tensors: one run, not one call per chunk
+        # a fused group's update is one or two compiled calls over its large tensors: one run, not calls per chunk
         for chunk in _chunks(params, split_cpu=self.cpu_chunks and not group.get("fused", False)):
             states = [self.state[p] for p in chunk]
             torch._foreach_add_([s["step"] for s in states], 1.0)

@@ -26,8 +26,9 @@ _FAMILY_OPTIONS = """
       rho the tensor's estimated gradient signal-to-noise ratio (see :mod:`lrlab.optim.snr` for the estimate
       and its cost); k = 1 (default) switches it off.
     - ``maximize``: ascend instead of descend.
-    - ``fused``: update each group's large contiguous float CPU tensors in one call of a kernel that torch.compile
-      builds on the first step (:mod:`lrlab.optim._compiled`: the same formulas, equal up to float rounding;
+    - ``fused``: update each group's large contiguous float CPU tensors in one call (LionA, LionAR: two, row sums
+      first) of kernels that torch.compile builds on the first step (:mod:`lrlab.optim._compiled`: the same
+      formulas, equal up to float rounding;
       10-40 s of compiling in a fresh process, a few seconds with Inductor's on-disk cache, and a C++
       compiler; without one it warns once and keeps the foreach path); other tensors, and other devices, keep
       the foreach path. Worth it for long CPU runs; default False.
@@ -173,7 +174,7 @@ class Lion(ForeachOptimizer):
         factors: list[torch.Tensor] | None,
         t: int,
     ) -> list[int]:
-        """``fused=True``: update the tensors that :func:`_compiled.fusable` admits in one compiled call per dtype;
+        """``fused=True``: update the tensors that :func:`_compiled.fusable` admits in compiled calls per dtype;
         return the indices of the rest, for the foreach path."""
         rest, by_dtype = [], {}
         for i, (w, g, state) in enumerate(zip(params, grads, states, strict=True)):
@@ -200,10 +201,9 @@ class Lion(ForeachOptimizer):
         update (all of them if the kernel cannot be compiled here). Hyperparameters: 1 - kappa (kappa = b1, or
         b1 b2 with Nesterov), 1 - b2, the decay factor 1 - eta lambda, and per tensor the scale eta f_i (times
         1 - b2^t with inverse bias correction)."""
-        # the tensors as they are: views would cost a call each per step, and elementwise ops need no shape
-        momenta = [s["exp_avg"] for s in states]
+        flat = [[x.view(-1) for x in xs] for xs in (params, grads, [s["exp_avg"] for s in states])]
         hyper = self._fused_hyper(group, params[0].dtype)
-        ok, _ = _compiled.run("lion", params, grads, momenta, hyper, self._fused_scales(group, t, factors, params))
+        ok, _ = _compiled.run("lion", *flat, hyper, self._fused_scales(group, t, factors, params))
         return [] if ok else list(range(len(params)))
 
     @staticmethod
@@ -275,11 +275,9 @@ class LionA(Lion):
     def _fused_batch(self, group, t, params, grads, states, factors) -> list[int]:
         """LionA's update in two compiled calls (the rows' sign counts, then the update), on rows (``per_neuron``
         matrices) or on each whole tensor as one row."""
-        rows = [w.shape[0] if group["per_neuron"] and w.ndim >= 2 else 1 for w in params]
+        rows = [(w.shape[0], -1) if group["per_neuron"] and w.ndim >= 2 else (1, -1) for w in params]
         momenta = [s["exp_avg"] for s in states]
-        ws, gs, ms = (
-            [_compiled.as_rows(x, r) for x, r in zip(xs, rows, strict=True)] for xs in (params, grads, momenta)
-        )
+        ws, gs, ms = ([x.view(r) for x, r in zip(xs, rows, strict=True)] for xs in (params, grads, momenta))
         hyper = self._fused_hyper(group, params[0].dtype)
         ok = _compiled.available("sign_counts", "lion_normalized")
         if ok:  # the first call only reads: a failure of either leaves nothing half done

@@ -116,7 +116,7 @@ class LionAR(Lion):
             _rotate(step.params[i], step.direction[i], state["row_norm"], state["update_sq_ema"], factor, rms_bias)
 
     def _fused_batch(self, group, t, params, grads, states, factors) -> list[int]:
-        """Rotating matrices' whole steps in one compiled call (rows as (rows, row length)); the other tensors get
+        """Rotating matrices' whole steps in two compiled calls (rows as (rows, row length)); the other tensors get
         Lion's. Hyperparameters: Lion's, 1 - r^t, and per matrix the angle eta_r f_i (times 1 - b2^t with inverse
         bias correction)."""
         undone = []
@@ -135,21 +135,19 @@ class LionAR(Lion):
     def _fused_rotate(self, group, t, params, grads, states, factors) -> bool:
         """The rotation of each matrix in ``params`` in two compiled calls (row sums, then the update); False if it
         cannot be compiled here (then nothing has been written)."""
+        if not _compiled.available("rotation_coefficients", "lion_rotational"):
+            return False
         dtype = params[0].dtype
         angle = equilibrium_angle(group["lr"], group["weight_decay"], group["betas"], group["nesterov"])
         if group["inverse_bias_correction"]:
             angle *= 1 - group["betas"][1] ** t
         hyper = torch.cat((self._fused_hyper(group, dtype), torch.tensor([1 - RMS_EMA**t], dtype=dtype)))
         momenta = [s["exp_avg"] for s in states]
-        views = [
-            [_compiled.as_rows(x, w.shape[0]) for x, w in zip(xs, params, strict=True)]
-            for xs in (params, grads, momenta)
-        ]
-        emas = [_compiled.as_rows(s["update_sq_ema"], w.shape[0]) for s, w in zip(states, params, strict=True)]
-        norms = [_compiled.as_rows(s["row_norm"], w.shape[0]) for s, w in zip(states, params, strict=True)]
+        rows = [(w.shape[0], -1) for w in params]
+        views = [[x.view(r) for x, r in zip(xs, rows, strict=True)] for xs in (params, grads, momenta)]
+        emas = [s["update_sq_ema"].view(w.shape[0], 1) for s, w in zip(states, params, strict=True)]
+        norms = [s["row_norm"].view(w.shape[0], 1) for s, w in zip(states, params, strict=True)]
         angles = _compiled.per_tensor(angle, factors, len(params), dtype)
-        if not _compiled.available("rotation_coefficients", "lion_rotational"):
-            return False
         ok, sums = _compiled.run("rotation_coefficients", *views, norms, emas, hyper, angles)
         if not ok:
             return False
