@@ -164,6 +164,12 @@ def train_alone(config: dict[str, Any], threads: int) -> tuple[Any, MemorySink]:
 # --- `lrlab sweep` as a subprocess ------------------------------------------------------------------------------
 
 
+def _default_sigint() -> None:
+    """The driver as a terminal starts it: a shell starts background jobs (a CI script run with ``&``) with SIGINT
+    ignored, and a process that inherits that never sees the Ctrl-C these tests send."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Sweep:
     """``lrlab sweep STUDY --workers 2 --store STORE`` as a subprocess, started as often as needed; its processes
     (driver, forkserver, workers, orphans) carry ``TAG=<unique>`` in their environment."""
@@ -180,7 +186,7 @@ class Sweep:
         env = {**os.environ, TAG: self.tag, "COLUMNS": "120"}
         cmd = [*CLI, str(self.study), "--workers", str(WORKERS), "--store", str(self.store)]
         with open(log, "wb") as out:  # a file, not a pipe: orphans holding a pipe open would hang a reader
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, preexec_fn=_default_sigint)
         return self.proc
 
     def finish(self, timeout: float = 300) -> int:
