@@ -10,7 +10,7 @@ of the group: a call per tensor would spend tens of microseconds each in torch.c
 
 - Each kernel takes lists of tensors and is compiled on its first call with the sizes it sees fixed (torch's
   automatic dynamic shapes, ``dynamic=None``): a training run steps one model, and fixed sizes make both the
-  compile (LionAR's two kernels: 25 s against 47 s with ``dynamic=True``) and the step (2.03x against 2.37x
+  compile (LionAR's two kernels: 25 s against 47 s with ``dynamic=True``) and the step (2.0x against 2.37x
   torch's fused AdamW) shorter, benchmarks/optim.py. A call with other sizes (another model in the process)
   recompiles once with symbolic sizes, which then serve every model with the same number of large tensors per
   group; a different number recompiles. Inductor's on-disk cache makes later processes' compiles a few seconds.
@@ -92,26 +92,28 @@ def rotation_coefficients(ws, gs, ms, row_norms, update_sq_emas, hyper, angles):
     the foreach path, this keeps rounding from making the norm drift.
     """
     one_minus_kappa, rms_bias = hyper[0], hyper[3]
-    coefficients, emas = [], []
-    for i, (w, g, m, row_norm, update_sq_ema) in enumerate(zip(ws, gs, ms, row_norms, update_sq_emas, strict=True)):
-        length = w.shape[1]
+    sums, lengths, row_angles = [], [], []
+    for i, (w, g, m, row_norm) in enumerate(zip(ws, gs, ms, row_norms, strict=True)):
         c = torch.sign(torch.lerp(m, g, one_minus_kappa))
-        s_c, s_cc = c.sum(dim=1, keepdim=True), (c * c).sum(dim=1, keepdim=True)
-        s_cw, s_w, s_ww = (c * w).sum(dim=1, keepdim=True), w.sum(dim=1, keepdim=True), (w * w).sum(dim=1, keepdim=True)
-        n0_sq = row_norm * row_norm
-        mean_c = s_c / length
-        radial = s_cw / n0_sq
-        d_sq = s_cc - length * mean_c * mean_c - radial * radial * n0_sq
-        moving = d_sq > DEGENERATE * s_cc
-        ema = torch.lerp(update_sq_ema, torch.where(moving, d_sq, 0.0), 1 - RMS_EMA)
-        step = torch.where(moving, row_norm * angles[i] / (torch.sqrt(ema / rms_bias) + RMS_EPS), 0.0)
-        a, b = 1 + step * radial, step * mean_c
-        moved_sq = (
-            a * a * s_ww + length * b * b + step * step * s_cc + 2 * (a * b * s_w - a * step * s_cw - b * step * s_c)
-        )
-        coefficients.append(torch.cat((a, b, step, row_norm * torch.rsqrt(moved_sq)), dim=1))
-        emas.append(ema)
-    return coefficients, emas
+        row_sums = (c, c * c, c * w, w, w * w)
+        sums.append(torch.cat([x.sum(dim=1, keepdim=True) for x in row_sums], dim=1))
+        lengths.append(torch.full_like(row_norm, w.shape[1]))
+        row_angles.append(angles[i].expand_as(row_norm))
+    # the per-row algebra once on every tensor's rows stacked: one small kernel to compile, not one per tensor
+    s_c, s_cc, s_cw, s_w, s_ww = torch.cat(sums).split(1, dim=1)
+    length, row_norm, angle = torch.cat(lengths), torch.cat(row_norms), torch.cat(row_angles)
+    n0_sq = row_norm * row_norm
+    mean_c = s_c / length
+    radial = s_cw / n0_sq
+    d_sq = s_cc - length * mean_c * mean_c - radial * radial * n0_sq
+    moving = d_sq > DEGENERATE * s_cc
+    ema = torch.lerp(torch.cat(update_sq_emas), torch.where(moving, d_sq, 0.0), 1 - RMS_EMA)
+    step = torch.where(moving, row_norm * angle / (torch.sqrt(ema / rms_bias) + RMS_EPS), 0.0)
+    a, b = 1 + step * radial, step * mean_c
+    moved_sq = a * a * s_ww + length * b * b + step * step * s_cc + 2 * (a * b * s_w - a * step * s_cw - b * step * s_c)
+    coefficients = torch.cat((a, b, step, row_norm * torch.rsqrt(moved_sq)), dim=1)
+    rows = [w.shape[0] for w in ws]
+    return list(coefficients.split(rows)), list(ema.split(rows))
 
 
 def lion_rotational(ws, gs, ms, coefficients, hyper) -> None:
