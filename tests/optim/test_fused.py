@@ -1,5 +1,6 @@
 """The Lion family's ``fused=True`` path (torch.compile kernels) against the foreach path and lion-pytorch."""
 
+import inspect
 import warnings
 
 import pytest
@@ -228,12 +229,21 @@ def test_past_the_recompile_limit_calls_take_the_foreach_path(cls, monkeypatch):
     assert torch.allclose(fused, run(False), rtol=0, atol=1e-5)
 
 
-@pytest.mark.parametrize("cls", [Lion, LionA, LionAR])
-def test_models_of_new_shapes_run_compiled_within_two_compiles(cls, compiled_runs):
-    """The first model compiles with its sizes fixed; a second model's other sizes recompile once with symbolic
-    sizes, and a third model reuses that graph: shapes never exhaust dynamo's recompile limit (here 2)."""
+@pytest.fixture
+def fresh_dynamo():
+    """Dynamo's caches, automatic-dynamic memory and counters empty before and after the test."""
     torch._dynamo.reset()
-    for rows, cols in [(130, 140), (150, 160), (170, 190)]:
+    torch._dynamo.utils.counters.clear()
+    yield torch._dynamo.utils.counters
+    torch._dynamo.reset()
+
+
+@pytest.mark.parametrize("cls", [Lion, LionA, LionAR])
+def test_new_model_sizes_compile_once_more_with_symbolic_sizes(cls, compiled_runs, fresh_dynamo):
+    """The first model compiles with its sizes fixed; a second model's other sizes recompile once with them
+    symbolic; a third model and the first one again need no compile: two graphs per kernel, every call compiled
+    (with ``dynamic=True`` there would be one graph, with ``dynamic=False`` a third, past the limit here)."""
+    for rows, cols in [(130, 140), (150, 160), (170, 190), (130, 140)]:
         ws = [torch.nn.Parameter(torch.randn(rows, cols)), torch.nn.Parameter(torch.randn(cols, rows))]
         opt = cls(ws, lr=1e-2, weight_decay=0.1, fused=True)
         for _ in range(2):
@@ -241,8 +251,32 @@ def test_models_of_new_shapes_run_compiled_within_two_compiles(cls, compiled_run
                 w.grad = torch.randn(w.shape)
             with torch._dynamo.config.patch(recompile_limit=2):
                 opt.step()
-    passes = 1 if cls is Lion else 2
-    assert len(compiled_runs) == 3 * 2 * passes  # a call that took the foreach path is not counted
+    kernels = 1 if cls is Lion else 2
+    assert len(compiled_runs) == 4 * 2 * kernels  # a call that took the foreach path is not counted
+    assert fresh_dynamo["stats"]["unique_graphs"] == 2 * kernels
+
+
+def test_a_first_models_calls_keep_its_fixed_size_graph(compiled_runs, fresh_dynamo, monkeypatch):
+    """After a second model's sizes compile a symbolic graph, the first model's calls match only their own
+    fixed-size graph (dynamo tries the newest graph first; without the exclusion guard the symbolic one, slower,
+    would serve both). Read from dynamo's cache entries (a debug API of torch 2.13)."""
+    from torch._C._dynamo.eval_frame import _debug_get_cache_entry_list
+
+    calls = []
+    real = _compiled.run
+    monkeypatch.setattr(_compiled, "run", lambda name, *args: (calls.append(args), real(name, *args))[1])
+    for rows, cols in [(130, 140), (150, 160)]:
+        ws = [torch.nn.Parameter(torch.randn(rows, cols)), torch.nn.Parameter(torch.randn(cols, rows))]
+        for w in ws:
+            w.grad = torch.randn(w.shape)
+        Lion(ws, lr=1e-2, weight_decay=0.1, fused=True).step()
+    kernel = _compiled._KERNELS["lion"]
+    symbolic, fixed = _debug_get_cache_entry_list(kernel.__code__)  # newest first
+    names = list(inspect.signature(kernel).parameters)
+    with torch.no_grad():
+        first, second = (dict(zip(names, args, strict=True)) for args in calls)
+        assert [symbolic.guard_manager.check(first), fixed.guard_manager.check(first)] == [False, True]
+        assert symbolic.guard_manager.check(second)
 
 
 @settings(max_examples=20, deadline=None)

@@ -9,11 +9,13 @@ and m, 3), then Lion's read-and-write pass with each row's coefficients (5). One
 of the group: a call per tensor would spend tens of microseconds each in torch.compile's guards and wrappers.
 
 - Each kernel takes lists of tensors and is compiled on its first call with the sizes it sees fixed (torch's
-  automatic dynamic shapes, ``dynamic=None``): a training run steps one model, and fixed sizes make both the
-  compile (LionAR's two kernels: 25 s against 47 s with ``dynamic=True``) and the step (2.0x against 2.37x
-  torch's fused AdamW) shorter, benchmarks/optim.py. A call with other sizes (another model in the process)
-  recompiles once with symbolic sizes, which then serve every model with the same number of large tensors per
-  group; a different number recompiles. Inductor's on-disk cache makes later processes' compiles a few seconds.
+  automatic dynamic shapes, ``dynamic=None``): a training run steps one model, and fixed sizes make the step
+  faster (LionAR 2.0x torch's fused AdamW against 2.37x with ``dynamic=True``, benchmarks/optim.py). A call
+  whose sizes differ recompiles with the dimensions that changed made symbolic (another model, or a second group
+  with as many large tensors); calls that match an earlier graph's fixed sizes keep running it
+  (``automatic_dynamic_exclusion_guard``). Each compile takes seconds (LionAR's two kernels about 16 s here,
+  plus about 6 s of Inductor start-up for a process's first compile); Inductor's on-disk cache makes a later
+  process's compile of the same sizes a few seconds, but a sweep over model sizes compiles each size anew.
   The CPU backend needs a C++ compiler; where compiling fails, :func:`run` says so in one warning and the optimizer
   keeps its foreach path.
 - Hyperparameters enter as tensors (``hyper``, and one scale per tensor), so a new LR every step (a schedule)
@@ -81,8 +83,8 @@ def lion_normalized(ws, gs, ms, counts, hyper, scales) -> None:
 
 
 def rotation_coefficients(ws, gs, ms, row_norms, update_sq_emas, hyper, angles):
-    """LionAR's first pass (reads w, g and m): per row (R, C), the coefficients of w' = (a w + b - s c) z, as an
-    (R, 4) tensor [a, b, s, z] per tensor, and the new ``update_sq_ema`` of each (R, 1).
+    """LionAR's first pass (reads w, g and m): per row (R, C), the coefficients of w' = (a w + b - s c) z, [a, b,
+    s, z], and the new ``update_sq_ema``, each tensor's rows stacked in order: (sum R, 4) and (sum R, 1).
     ``hyper`` = (1 - kappa, 1 - b2, decay, 1 - r^t).
 
     The formulas of ``lion_rotational._rotate`` (d = c - mean(c) - k w, k = <c, w>/n0^2, the step s along -d),
@@ -111,16 +113,16 @@ def rotation_coefficients(ws, gs, ms, row_norms, update_sq_emas, hyper, angles):
     step = torch.where(moving, row_norm * angle / (torch.sqrt(ema / rms_bias) + RMS_EPS), 0.0)
     a, b = 1 + step * radial, step * mean_c
     moved_sq = a * a * s_ww + length * b * b + step * step * s_cc + 2 * (a * b * s_w - a * step * s_cw - b * step * s_c)
-    coefficients = torch.cat((a, b, step, row_norm * torch.rsqrt(moved_sq)), dim=1)
-    rows = [w.shape[0] for w in ws]
-    return list(coefficients.split(rows)), list(ema.split(rows))
+    # stacked, not split: views of an intermediate as outputs would be rebuilt in Python on every call
+    return torch.cat((a, b, step, row_norm * torch.rsqrt(moved_sq)), dim=1), ema
 
 
 def lion_rotational(ws, gs, ms, coefficients, hyper) -> None:
     """LionAR's second pass on rows (R, C): w <- (a w + b - s c) z with [a, b, s, z] from
-    :func:`rotation_coefficients`, and m <- m + (1 - b2)(g - m)."""
+    :func:`rotation_coefficients` (every tensor's rows stacked), and m <- m + (1 - b2)(g - m)."""
     one_minus_kappa, one_minus_b2 = hyper[0], hyper[1]
-    for w, g, m, k in zip(ws, gs, ms, coefficients, strict=True):
+    per_tensor = coefficients.split([w.shape[0] for w in ws])
+    for w, g, m, k in zip(ws, gs, ms, per_tensor, strict=True):
         c = torch.sign(torch.lerp(m, g, one_minus_kappa))
         w.copy_((w * k[:, 0:1] + k[:, 1:2] - k[:, 2:3] * c) * k[:, 3:4])
         m.copy_(torch.lerp(m, g, one_minus_b2))
@@ -171,12 +173,16 @@ def available(*names: str) -> bool:
 def run(name: str, *args: object) -> tuple[bool, object]:
     """Call kernel ``name``: (True, what it returns), or (False, None), after one warning per process and reason,
     where it cannot be compiled here (then never tried again) or a call needs one compile more than
-    torch._dynamo's recompile limit allows (a new number of tensors, dtype or pattern of equal sizes; later
-    calls with a compiled signature still run compiled). Any other error is raised."""
+    torch._dynamo's recompile limit allows (a new number of tensors, dtype or pattern of equal sizes, or a new
+    size in a dimension not yet symbolic; later calls with a compiled signature still run compiled). Any other
+    error is raised."""
     if name in _failed:
         return False, None
     try:
-        return True, _compiled(name)(*args)
+        # a graph compiled for new sizes must not take over calls that an earlier graph with fixed sizes serves
+        # (two groups, or models, with as many tensors): the faster graph keeps them
+        with torch._dynamo.config.patch(automatic_dynamic_exclusion_guard=True):
+            return True, _compiled(name)(*args)
     except FailOnRecompileLimitHit:
         _warn(name, "was compiled for as many call signatures as torch._dynamo's recompile_limit allows")
     except _COMPILE_FAILURES as exc:

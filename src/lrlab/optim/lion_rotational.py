@@ -154,7 +154,7 @@ class LionAR(Lion):
         coefficients, new_emas = sums
         ok, _ = _compiled.run("lion_rotational", *views, coefficients, hyper)
         if ok:
-            torch._foreach_copy_(emas, new_emas)
+            torch._foreach_copy_(emas, list(new_emas.split([w.shape[0] for w in params])))
         return ok
 
 
