@@ -180,18 +180,20 @@ def test_a_killed_study_resumes_without_rerunning_finished_pilots(finished, tmp_
     )
 
 
-def test_the_grid_adds_an_lr_column_exactly_when_its_best_lr_sat_at_an_edge(finished):
+def test_the_grid_adds_lr_columns_exactly_while_its_best_lr_sat_at_an_edge(finished):
     from lrlab.study import Executor, run_study
     from lrlab.study.batch import _run_and_fit, extend_lrs, grid_lrs
 
     spec = load_spec(finished["spec"])
     with Store(finished["out"] / "runs.db") as store:
         result = run_study(spec, store, Executor(dry=True))
-        first = grid_lrs(result.warmup.chosen.range_lr)
-        before = _run_and_fit(spec, store, result.plan, result.warmup, first, Executor(dry=True))
+        expected = grid_lrs(result.warmup.chosen.range_lr)
+        for _ in range(result.plan.extra_lr_columns):  # replay: a column beyond the edge while the best sits at one
+            edge = _run_and_fit(spec, store, result.plan, result.warmup, expected, Executor(dry=True)).pick.at_grid_edge
+            if edge not in ("low", "high"):
+                break
+            expected = extend_lrs(expected, edge)
         grid_runs = store.runs(f"{HOSTILE}/grid")
-    edge = before.pick.at_grid_edge
-    expected = extend_lrs(first, edge) if edge in ("low", "high") else first
     assert result.batch.lrs == expected
     assert sorted({r["cell"]["lr"] for r in grid_runs}) == list(expected)
     assert len(grid_runs) == 3 * len(expected)

@@ -1,5 +1,5 @@
-"""Step 2's LR column beyond the grid's edge, on a stand-in for the runs: added once, on the edge the chosen batch
-size's best LR sat at, and said so."""
+"""Step 2's LR columns beyond the grid's edge, on a stand-in for the runs: added one at a time, at most
+EXTRA_LR_COLUMNS, on the edge the chosen batch size's best LR sat at, and said so."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from lrlab.laws.batch.optimum import Optimum
 from lrlab.study import batch
 from lrlab.study.batch import _Measured, extend_lrs, grid_lrs
+from lrlab.study.pilots import EXTRA_LR_COLUMNS
 
 
 def _optimum(lr: float, edge: str | None) -> Optimum:
@@ -23,8 +24,18 @@ def test_extend_lrs_adds_one_lr_a_factor_two_beyond_the_edge():
     assert extend_lrs(lrs, "high") == (5e-4, 1e-3, 2e-3, 4e-3)
 
 
-@pytest.mark.parametrize(("edges", "columns"), [((None,), 3), (("low", None), 4), (("high", "high"), 4)])
-def test_measure_batch_extends_the_grid_at_most_once_and_notes_it(monkeypatch, edges, columns):
+@pytest.mark.parametrize(
+    ("edges", "columns"),
+    [
+        ((None,), 3),
+        (("low", None), 4),
+        (("low", "low", None), 5),
+        (("high", "high", "high"), 5),
+        (("low", "high", "low"), 5),
+    ],
+)
+def test_measure_batch_extends_the_grid_at_most_twice_and_notes_it(monkeypatch, edges, columns):
+    assert EXTRA_LR_COLUMNS == 2
     seen = []
 
     def fake(spec, store, plan, step1, lrs, where):
@@ -35,6 +46,7 @@ def test_measure_batch_extends_the_grid_at_most_once_and_notes_it(monkeypatch, e
 
     class Plan:
         grid_batches = (16,)
+        extra_lr_columns = EXTRA_LR_COLUMNS
 
         def grid_steps(self, b, seq):
             return 10
@@ -49,11 +61,12 @@ def test_measure_batch_extends_the_grid_at_most_once_and_notes_it(monkeypatch, e
     monkeypatch.setattr(batch, "_run_and_fit", fake)
     result = batch.measure_batch(Spec(), None, Plan(), Step1(), None)
     assert len(seen) == len(edges) and len(result.lrs) == columns
-    assert [len(lrs) for lrs in seen] == [3, 4][: len(edges)]
+    assert [len(lrs) for lrs in seen] == [3, 4, 5][: len(edges)]
     added = [n for n in result.notes if "was added" in n]
-    assert len(added) == (columns == 4)
-    if columns == 4:
-        assert f"{edges[0]} edge" in added[0]
-        assert (min(result.lrs) < 5e-4) == (edges[0] == "low")
-    if edges[-1] == "high":  # still at the edge after the one extra column: a bound, and said so
-        assert any("lies at the grid's high edge" in n for n in result.notes)
+    assert len(added) == columns - 3
+    for note, edge in zip(added, edges, strict=False):
+        assert f"{edge} edge" in note
+    assert sorted(result.lrs) == list(result.lrs) and len(set(result.lrs)) == columns
+    assert (min(result.lrs) < 5e-4) == ("low" in edges[: columns - 3])
+    if columns == 5 and edges[-1] is not None:  # still at the edge after the extra columns: a bound, and said so
+        assert any(f"lies at the grid's {edges[-1]} edge" in n for n in result.notes)

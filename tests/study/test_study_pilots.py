@@ -44,7 +44,7 @@ def test_grid_batch_sizes_are_a_factor_two_apart_even_and_within_the_limits(base
 
 @settings(max_examples=60)
 @given(st.integers(10**6, 10**9), st.floats(0.05, 1.0), st.integers(1, 4))
-def test_the_planned_pilots_with_the_reserved_lr_column_never_exceed_the_share(tokens, share, n_opt):
+def test_the_planned_pilots_with_the_reserved_lr_columns_never_exceed_the_share(tokens, share, n_opt):
     s = spec(tokens, share=share, optimizers=["torch-adamw", "giadamw", "lion", "lionar"][:n_opt])
     try:
         plan = plan_pilots(s)
@@ -53,7 +53,7 @@ def test_the_planned_pilots_with_the_reserved_lr_column_never_exceed_the_share(t
         return
     per_step = s.base.batch_size * s.seq_len
     step1 = n_opt * (plan.range_steps + plan.catapult_trials + 2 * plan.warmup_steps) * per_step
-    grid = GRID_BATCHES * (GRID_LRS + EXTRA_LR_COLUMNS) * plan.grid_tokens
+    grid = GRID_BATCHES * (GRID_LRS + plan.extra_lr_columns) * plan.grid_tokens
     planned = step1 + grid + SCHEDULE_PILOTS * plan.schedule_tokens
     assert planned <= share * tokens
     assert min(plan.range_steps, plan.warmup_steps, plan.grid_steps(plan.grid_batches[-1], s.seq_len)) >= MIN_STEPS
@@ -71,3 +71,13 @@ def test_a_full_run_past_the_step_limit_is_refused_before_any_pilot():
         plan_pilots(huge)
     assert exc.value.param == "budget"
     assert plan_pilots(replace(huge, tokens=4000 * 16 * 128)).grid_batches == (8, 16, 32)
+
+
+@pytest.mark.parametrize(("steps", "extra"), [(4000, 1), (6000, 2), (40000, 2)])
+def test_a_second_extra_lr_column_is_reserved_only_where_every_cell_keeps_min_steps(steps, extra):
+    """The demo's budget (4,000 steps at batch 16) cannot give 15 cells 10 steps at batch size 32: it keeps the
+    one extra column and cells of 1/12 of the grid's share; larger budgets reserve EXTRA_LR_COLUMNS."""
+    plan = plan_pilots(spec(steps * 16 * 128))
+    assert plan.extra_lr_columns == extra <= EXTRA_LR_COLUMNS
+    assert plan.grid_tokens == int(0.35 * plan.pilot_tokens // (GRID_BATCHES * (GRID_LRS + extra)))
+    assert plan.grid_steps(32, 128) >= MIN_STEPS

@@ -4,7 +4,9 @@ The grid crosses three batch sizes a factor 2 apart (up to min(2 x base, max_bat
 factor ``LR_FACTOR`` (2) apart around step 1's LR, for the optimizer and warmup step 1 chose; every cell trains
 the same tokens (cosine to 10%), with the gradient-noise-scale probe on (two micro-batches per step). When the
 chosen batch size's best LR lies at the grid's lowest or highest LR, the grid adds one LR column a factor 2
-beyond that edge at every batch size (its budget is reserved by lrlab.study.pilots) and is fitted again. The
+beyond that edge at every batch size (its budget is reserved by lrlab.study.pilots) and is fitted again, up to
+twice (once on a budget whose cells would otherwise fall below ``MIN_STEPS``): step 1's LR can be a factor 4
+off, and an LR at the grid's edge is only a bound. The
 batch-size laws (lrlab.laws.batch: the best LR at each batch size, then the surge / sgd / power forms, chosen by
 leave-one-batch-size-out error) give the best LR at each batch size with an interval.
 
@@ -29,7 +31,7 @@ from lrlab.laws.batch.optimum import Optimum, locate_all
 from lrlab.laws.batch.select import GridFit, fit_grid
 from lrlab.store.db import Store
 from lrlab.store.grid import study_grids
-from lrlab.study.pilots import EXTRA_LR_COLUMNS, PilotPlan
+from lrlab.study.pilots import PilotPlan
 from lrlab.study.runs import Executor, check_finished, run_cells, step_study, variant
 from lrlab.study.spec import StudySpec
 from lrlab.study.warmup import SHORT_FINAL_RATIO, WarmupResult
@@ -130,7 +132,7 @@ def measure_batch(spec: StudySpec, store: Store, plan: PilotPlan, step1: WarmupR
     lrs = grid_lrs(step1.chosen.range_lr)
     m = _run_and_fit(spec, store, plan, step1, lrs, where)
     added = []
-    for _ in range(EXTRA_LR_COLUMNS):
+    for _ in range(plan.extra_lr_columns):
         edge = m.pick.at_grid_edge
         if edge not in ("low", "high"):
             break

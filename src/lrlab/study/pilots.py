@@ -25,7 +25,9 @@ from lrlab.train.config import LIMITS
 STEP_SHARES = {"warmup": 0.15, "grid": 0.35, "schedule": 0.5}
 RANGE_PART, CATAPULT_PART, WARMUP_RUN_PART = 0.3, 0.1, 0.3  # of one optimizer's step-1 tokens
 GRID_BATCHES, GRID_LRS = 3, 3
-EXTRA_LR_COLUMNS = 1  # the grid may add this many LR columns beyond the edge its best LR sits at
+EXTRA_LR_COLUMNS = (
+    2  # LR columns the grid may add, one at a time, beyond the edge its best LR sits at (budget allowing)
+)
 SCHEDULE_PILOTS = 2
 MIN_STEPS = 10  # the shortest pilot run the study trusts to say anything
 MIN_CATAPULT_TRIALS = 6
@@ -41,6 +43,7 @@ class PilotPlan:
     warmup_steps: int  # each with/without-warmup run, at the base batch size
     grid_batches: tuple[int, ...]
     grid_tokens: int  # each grid cell
+    extra_lr_columns: int  # LR columns reserved beyond the first GRID_LRS: EXTRA_LR_COLUMNS, or 1 on a small budget
     schedule_tokens: int  # each schedule pilot
 
     def grid_steps(self, batch_size: int, seq_len: int) -> int:
@@ -64,19 +67,29 @@ def grid_batches(base_batch: int, max_batch: int) -> tuple[int, ...]:
     return tuple(top // 2**k for k in reversed(range(GRID_BATCHES)))
 
 
+def _grid_cell_tokens(pilot: int, extra_columns: int) -> int:
+    return int(STEP_SHARES["grid"] * pilot // (GRID_BATCHES * (GRID_LRS + extra_columns)))
+
+
 def plan_pilots(spec: StudySpec) -> PilotPlan:
     """Each pilot's length from the budget; a budget too small for pilots of ``MIN_STEPS`` steps is refused."""
     pilot = int(spec.pilot_share * spec.tokens)
     seq, base = spec.seq_len, spec.base.batch_size
     per_optimizer = STEP_SHARES["warmup"] * pilot / len(spec.optimizers)
     batches = grid_batches(base, spec.max_batch_size)
+    # the grid's share is split among the cells it may run; a second extra column only where cells keep MIN_STEPS
+    extra = next(
+        (n for n in range(EXTRA_LR_COLUMNS, 1, -1) if _grid_cell_tokens(pilot, n) // (batches[-1] * seq) >= MIN_STEPS),
+        1,
+    )
     plan = PilotPlan(
         pilot_tokens=pilot,
         range_steps=int(RANGE_PART * per_optimizer // (base * seq)),
         catapult_trials=int(CATAPULT_PART * per_optimizer // (base * seq)),
         warmup_steps=int(WARMUP_RUN_PART * per_optimizer // (base * seq)),
         grid_batches=batches,
-        grid_tokens=int(STEP_SHARES["grid"] * pilot // (GRID_BATCHES * (GRID_LRS + EXTRA_LR_COLUMNS))),
+        grid_tokens=_grid_cell_tokens(pilot, extra),
+        extra_lr_columns=extra,
         schedule_tokens=int(STEP_SHARES["schedule"] * pilot // SCHEDULE_PILOTS),
     )
     shortest = {
