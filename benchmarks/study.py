@@ -1,14 +1,14 @@
 """The study against an exhaustive grid at the full budget, on the tiny GPT (prints numbers; not a timed test).
 
-Baseline: every cell of the study's own space, LR (the study's grid LRs: three, or four when its grid added a
-column beyond an edge) x batch size (its three) x
+Baseline: every cell of the study's own space, LR (the study's grid LRs: three, or up to five when its grid added
+columns beyond an edge) x batch size (its three) x
 schedule (cosine to 10%, cosine to 0, WSD with a 20% linear decay to 0), each trained for the full token budget.
 Printed: the grid's best cell and its final validation loss, the study's recommendation and its final loss
 (its --verify run), their ratio (target: within 0.5%), the compute of each (training tokens; target: the study's
 pilots plus its verify run at most 20% of the grid's), and the study's predicted against observed final loss.
 
 One run is one draw: between training seeds the final loss of one configuration moves by 0.1-0.4% here (on one
-validation set), and the grid's best cell is the minimum of 36 such draws (lucky on the seed that chose it). So
+validation set), and the grid's best cell is the minimum of 27-45 such draws (lucky on the seed that chose it). So
 with ``--seeds K`` (default 3) the grid's best cell and the study's recommendation are also trained on K - 1 more
 seeds (the base seed + 1, + 2, ...: other initial weights and training batches, the same for both; the validation
 set stays the base seed's), and the ratio of their mean final losses over all K seeds, each with its spread, is

@@ -25,17 +25,21 @@ def test_extend_lrs_adds_one_lr_a_factor_two_beyond_the_edge():
 
 
 @pytest.mark.parametrize(
-    ("edges", "columns"),
+    ("reserved", "edges", "columns"),
     [
-        ((None,), 3),
-        (("low", None), 4),
-        (("low", "low", None), 5),
-        (("high", "high", "high"), 5),
-        (("low", "high", "low"), 5),
+        (2, (None,), 3),
+        (2, ("low", None), 4),
+        (2, ("low", "low", None), 5),
+        (2, ("high", "high", "high"), 5),
+        (2, ("low", "high", "low"), 5),
+        (1, ("low", "low"), 4),  # a small budget reserves one column: a bound after it, and said so
+        (1, ("high", "high"), 4),
     ],
 )
-def test_measure_batch_extends_the_grid_at_most_twice_and_notes_it(monkeypatch, edges, columns):
-    assert EXTRA_LR_COLUMNS == 2
+def test_measure_batch_extends_the_grid_as_often_as_the_plan_reserves_and_notes_it(
+    monkeypatch, reserved, edges, columns
+):
+    assert reserved <= EXTRA_LR_COLUMNS
     seen = []
 
     def fake(spec, store, plan, step1, lrs, where):
@@ -46,7 +50,7 @@ def test_measure_batch_extends_the_grid_at_most_twice_and_notes_it(monkeypatch, 
 
     class Plan:
         grid_batches = (16,)
-        extra_lr_columns = EXTRA_LR_COLUMNS
+        extra_lr_columns = reserved
 
         def grid_steps(self, b, seq):
             return 10
@@ -68,5 +72,6 @@ def test_measure_batch_extends_the_grid_at_most_twice_and_notes_it(monkeypatch, 
         assert f"{edge} edge" in note
     assert sorted(result.lrs) == list(result.lrs) and len(set(result.lrs)) == columns
     assert (min(result.lrs) < 5e-4) == ("low" in edges[: columns - 3])
-    if columns == 5 and edges[-1] is not None:  # still at the edge after the extra columns: a bound, and said so
+    assert (max(result.lrs) > 2e-3) == ("high" in edges[: columns - 3])
+    if columns == 3 + reserved and edges[-1] is not None:  # still at the edge after the reserve: a bound, said so
         assert any(f"lies at the grid's {edges[-1]} edge" in n for n in result.notes)

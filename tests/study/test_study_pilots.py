@@ -81,3 +81,9 @@ def test_a_second_extra_lr_column_is_reserved_only_where_every_cell_keeps_min_st
     assert plan.extra_lr_columns == extra <= EXTRA_LR_COLUMNS
     assert plan.grid_tokens == int(0.35 * plan.pilot_tokens // (GRID_BATCHES * (GRID_LRS + extra)))
     assert plan.grid_steps(32, 128) >= MIN_STEPS
+
+
+def test_a_budget_too_small_even_for_one_extra_column_names_the_grid_cell():
+    with pytest.raises(InputError, match="each grid cell at batch size 32 8 steps") as exc:
+        plan_pilots(spec(3000 * 16 * 128))
+    assert exc.value.param == "budget"

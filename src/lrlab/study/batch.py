@@ -5,8 +5,10 @@ factor ``LR_FACTOR`` (2) apart around step 1's LR, for the optimizer and warmup 
 the same tokens (cosine to 10%), with the gradient-noise-scale probe on (two micro-batches per step). When the
 chosen batch size's best LR lies at the grid's lowest or highest LR, the grid adds one LR column a factor 2
 beyond that edge at every batch size (its budget is reserved by lrlab.study.pilots) and is fitted again, up to
-twice (once on a budget whose cells would otherwise fall below ``MIN_STEPS``): step 1's LR can be a factor 4
-off, and an LR at the grid's edge is only a bound. The
+twice (once on a budget whose cells would otherwise fall below ``MIN_STEPS``): step 1's LR can be a factor 4-8
+off, and an LR at the grid's edge is only a bound. With five columns each batch size's fit has residual degrees
+of freedom, so the pooled loss noise (1-3 degrees of freedom) becomes finite and enters the intervals and the
+larger-batch preference below; with three or four it is NaN and they use the bracket and no tolerance. The
 batch-size laws (lrlab.laws.batch: the best LR at each batch size, then the surge / sgd / power forms, chosen by
 leave-one-batch-size-out error) give the best LR at each batch size with an interval.
 
@@ -39,7 +41,7 @@ from lrlab.sweep.study import Cell
 
 LR_FACTOR = 2.0
 GNS_MICRO_BATCHES = 2
-N_BOOT = 200  # bootstrap replicates of the batch law's interval (a 3 x 3 grid: more add nothing)
+N_BOOT = 200  # bootstrap replicates of the batch law's interval (a grid of 9-15 cells: more add nothing)
 
 
 @dataclass

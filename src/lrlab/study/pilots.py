@@ -1,13 +1,15 @@
 """How a study shares its pilot budget among its steps, and what it spent.
 
 The pilot budget is ``pilot_share`` x the full run's training tokens (compute at a fixed model is 6 N x tokens,
-Kaplan et al. 2020, arXiv:2001.08361). It is split in fixed shares, chosen before any result was seen:
+Kaplan et al. 2020, arXiv:2001.08361). It is split in fixed shares, chosen before any result was seen (the
+second reserved LR column of step 2 was added later, after the benchmark's seed-2 runs, docs/study.md):
 
 - step 1 (first LR and warmup), 15%: per optimizer, an LR range test (30% of that optimizer's part), a catapult
   search (at most 10%: its trials are single steps on one batch) and two short runs with and without warmup
   (30% each);
-- step 2 (batch size and peak LR), 35%: a 3 x 3 grid of batch sizes and LRs, every cell the same tokens, and one
-  more LR column kept in reserve for when the best LR lies at the grid's edge (unspent otherwise);
+- step 2 (batch size and peak LR), 35%: a 3 x 3 grid of batch sizes and LRs, every cell the same tokens, and two
+  more LR columns kept in reserve for when the best LR lies at the grid's edge (unspent otherwise; one where two
+  would leave cells shorter than ``MIN_STEPS``);
 - step 3 (schedule), 50%: a constant and a cosine pilot at the chosen batch size and LR, 25% each: the laws
   extrapolate from them to the full run, so they get the largest share.
 
@@ -25,9 +27,8 @@ from lrlab.train.config import LIMITS
 STEP_SHARES = {"warmup": 0.15, "grid": 0.35, "schedule": 0.5}
 RANGE_PART, CATAPULT_PART, WARMUP_RUN_PART = 0.3, 0.1, 0.3  # of one optimizer's step-1 tokens
 GRID_BATCHES, GRID_LRS = 3, 3
-EXTRA_LR_COLUMNS = (
-    2  # LR columns the grid may add, one at a time, beyond the edge its best LR sits at (budget allowing)
-)
+# LR columns the grid may add, one at a time, beyond the edge its best LR sits at (budget allowing)
+EXTRA_LR_COLUMNS = 2
 SCHEDULE_PILOTS = 2
 MIN_STEPS = 10  # the shortest pilot run the study trusts to say anything
 MIN_CATAPULT_TRIALS = 6
@@ -80,7 +81,7 @@ def plan_pilots(spec: StudySpec) -> PilotPlan:
     # the grid's share is split among the cells it may run; a second extra column only where cells keep MIN_STEPS
     extra = next(
         (n for n in range(EXTRA_LR_COLUMNS, 1, -1) if _grid_cell_tokens(pilot, n) // (batches[-1] * seq) >= MIN_STEPS),
-        1,
+        min(1, EXTRA_LR_COLUMNS),
     )
     plan = PilotPlan(
         pilot_tokens=pilot,
