@@ -206,8 +206,8 @@ def test_an_error_that_is_not_a_compile_failure_is_raised(monkeypatch):
 
 @pytest.mark.parametrize("cls", [Lion, LionAR])
 def test_past_the_recompile_limit_calls_take_the_foreach_path(cls, monkeypatch):
-    """Parameters without a gradient in some steps give lists of changing length (one compile each); past
-    torch._dynamo's recompile limit the optimizer keeps training, on the foreach path for those calls."""
+    """Parameters without a gradient in some steps give lists of changing length or of other tensors (a compile
+    each); past torch._dynamo's recompile limit the optimizer keeps training, on the foreach path for those calls."""
     monkeypatch.setattr(_compiled, "MIN_ELEMENTS", 0)
     monkeypatch.setattr(_compiled, "_warned", set())
 
