@@ -10,11 +10,11 @@ of the group: a call per tensor would spend tens of microseconds each in torch.c
 
 - Each kernel takes lists of tensors and is compiled on its first call with the sizes it sees fixed (torch's
   automatic dynamic shapes, ``dynamic=None``): a training run steps one model, and fixed sizes make the step
-  faster (LionAR 2.0x torch's fused AdamW against 2.37x with ``dynamic=True``, benchmarks/optim.py). A call
+  faster (LionAR 1.9x torch's fused AdamW against 2.37x with ``dynamic=True``, benchmarks/optim.py). A call
   whose sizes differ recompiles with the dimensions that changed made symbolic (another model, or a second group
   with as many large tensors); calls that match an earlier graph's fixed sizes keep running it
   (``automatic_dynamic_exclusion_guard``). Each compile takes seconds (LionAR's two kernels about 16 s here,
-  plus about 6 s of Inductor start-up for a process's first compile); Inductor's on-disk cache makes a later
+  plus about 9 s of Inductor start-up for a process's first compile); Inductor's on-disk cache makes a later
   process's compile of the same sizes a few seconds, but a sweep over model sizes compiles each size anew.
   The CPU backend needs a C++ compiler; where compiling fails, :func:`run` says so in one warning and the optimizer
   keeps its foreach path.
