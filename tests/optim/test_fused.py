@@ -320,9 +320,9 @@ def test_fused_matches_foreach_on_random_shapes_and_hyperparameters(
     ("cls", "kwargs"),
     [(Lion, {}), (LionA, {}), (LionA, {"per_neuron": True}), (LionAR, {}), (LionAR, {"nesterov": True})],
 )
-def test_tensors_of_every_rank_get_the_foreach_update(cls, kwargs, calls):
-    """Conv kernels (4-D), 3-D tensors, matrices and vectors: the kernels see them as they are or as rows."""
-    torch._dynamo.reset()  # this file's earlier compiles must not count towards dynamo's recompile limit
+def test_tensors_of_every_rank_get_the_foreach_update(cls, kwargs, calls, fresh_dynamo):
+    """Conv kernels (4-D), 3-D tensors, matrices and vectors: the kernels see them as they are or as rows (dynamo
+    fresh: this file's earlier compiles must not count towards its recompile limit)."""
     shapes = [(6, 3, 3, 3), (4, 5, 7), (8, 12), (12,)]
 
     def run(fused):

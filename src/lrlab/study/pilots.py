@@ -79,10 +79,9 @@ def plan_pilots(spec: StudySpec) -> PilotPlan:
     per_optimizer = STEP_SHARES["warmup"] * pilot / len(spec.optimizers)
     batches = grid_batches(base, spec.max_batch_size)
     # the grid's share is split among the cells it may run; a second extra column only where cells keep MIN_STEPS
-    extra = next(
-        (n for n in range(EXTRA_LR_COLUMNS, 1, -1) if _grid_cell_tokens(pilot, n) // (batches[-1] * seq) >= MIN_STEPS),
-        min(1, EXTRA_LR_COLUMNS),
-    )
+    extra = EXTRA_LR_COLUMNS
+    while extra > 1 and _grid_cell_tokens(pilot, extra) // (batches[-1] * seq) < MIN_STEPS:
+        extra -= 1
     plan = PilotPlan(
         pilot_tokens=pilot,
         range_steps=int(RANGE_PART * per_optimizer // (base * seq)),
