@@ -182,15 +182,17 @@ def test_a_killed_study_resumes_without_rerunning_finished_pilots(finished, tmp_
 
 def test_the_grid_adds_lr_columns_exactly_while_its_best_lr_sat_at_an_edge(finished):
     from lrlab.study import Executor, run_study
-    from lrlab.study.batch import _run_and_fit, extend_lrs, grid_lrs
+    from lrlab.study.batch import _run_and_fit, edge_to_extend, extend_lrs, grid_lrs
 
     spec = load_spec(finished["spec"])
     with Store(finished["out"] / "runs.db") as store:
         result = run_study(spec, store, Executor(dry=True))
         expected = grid_lrs(result.warmup.chosen.range_lr)
-        for _ in range(result.plan.extra_lr_columns):  # replay: a column beyond the edge while the best sits at one
-            edge = _run_and_fit(spec, store, result.plan, result.warmup, expected, Executor(dry=True)).pick.at_grid_edge
-            if edge not in ("low", "high"):
+        for _ in range(result.plan.extra_lr_columns):  # replay: a column beyond the edge while a best sits at one
+            edge, _ = edge_to_extend(
+                _run_and_fit(spec, store, result.plan, result.warmup, expected, Executor(dry=True))
+            )
+            if edge is None:
                 break
             expected = extend_lrs(expected, edge)
         grid_runs = store.runs(f"{HOSTILE}/grid")

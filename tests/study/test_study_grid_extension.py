@@ -9,12 +9,12 @@ import pytest
 
 from lrlab.laws.batch.optimum import Optimum
 from lrlab.study import batch
-from lrlab.study.batch import _Measured, extend_lrs, grid_lrs
+from lrlab.study.batch import _Measured, edge_to_extend, extend_lrs, grid_lrs
 from lrlab.study.pilots import EXTRA_LR_COLUMNS
 
 
-def _optimum(lr: float, edge: str | None) -> Optimum:
-    return Optimum(16.0, lr, (lr / 2, lr * 2), math.nan if edge else 0.1, edge, 2.0, "cell", 3, 0)
+def _optimum(lr: float, edge: str | None, batch_size: float = 16.0, loss: float = 2.0) -> Optimum:
+    return Optimum(batch_size, lr, (lr / 2, lr * 2), math.nan if edge else 0.1, edge, loss, "cell", 3, 0)
 
 
 def test_extend_lrs_adds_one_lr_a_factor_two_beyond_the_edge():
@@ -75,3 +75,31 @@ def test_measure_batch_extends_the_grid_as_often_as_the_plan_reserves_and_notes_
     assert (max(result.lrs) > 2e-3) == ("high" in edges[: columns - 3])
     if columns == 3 + reserved and edges[-1] is not None:  # still at the edge after the reserve: a bound, said so
         assert any(f"lies at the grid's {edges[-1]} edge" in n for n in result.notes)
+
+
+def _measured(pick_edge: str | None, *other_edges: str | None, diverged: str | None = None) -> _Measured:
+    pick = _optimum(1e-3, pick_edge, batch_size=8.0)
+    others = [_optimum(1e-3, e, batch_size=16.0 * 2**k) for k, e in enumerate(other_edges)]
+    if diverged:
+        others.append(_optimum(1e-3, diverged, batch_size=1024.0, loss=math.inf))
+    return _Measured([], None, [pick, *others], 0.01, pick, None, [])
+
+
+@pytest.mark.parametrize(
+    ("pick", "others", "diverged", "expected"),
+    [
+        (None, (None, None), None, None),  # every best inside: nothing to add
+        (None, ("low", "low"), None, "low"),  # seed 3's grid: the chosen one inside, the others at the low edge
+        (None, ("high", None), None, "high"),
+        (None, ("low", "high"), None, "low"),  # a tie: low, where a wrong LR costs less
+        (None, ("high", "high", "low"), None, "high"),  # the majority
+        ("high", ("low", "low"), None, "high"),  # the chosen batch size's own edge first
+        ("low", (None, None), None, "low"),
+        (None, (None, None), "low", None),  # a batch size whose every cell diverged says nothing
+    ],
+)
+def test_a_column_is_added_where_any_batch_sizes_best_lr_sits_at_an_edge(pick, others, diverged, expected):
+    edge, at = edge_to_extend(_measured(pick, *others, diverged=diverged))
+    assert edge == expected
+    sizes = [8.0] * (pick == expected) + [16.0 * 2**k for k, e in enumerate(others) if e == expected]
+    assert sorted(o.batch_size for o in at) == (sorted(sizes) if expected else [])
