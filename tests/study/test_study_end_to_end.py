@@ -180,18 +180,27 @@ def test_a_killed_study_resumes_without_rerunning_finished_pilots(finished, tmp_
     )
 
 
-def test_the_grid_adds_lr_columns_exactly_while_its_best_lr_sat_at_an_edge(finished):
+def _reference_edge(optima, kept) -> str | None:
+    """A slow, obvious restatement of step 2's rule: the kept batch size's edge, else the majority's, low on a tie."""
+    edges = [o.at_grid_edge for o in optima if o.at_grid_edge in ("low", "high")]
+    if kept.at_grid_edge in ("low", "high"):
+        return kept.at_grid_edge
+    if not edges:
+        return None
+    return "high" if edges.count("high") > edges.count("low") else "low"
+
+
+def test_the_grid_adds_lr_columns_exactly_while_a_batch_sizes_best_lr_sat_at_an_edge(finished):
     from lrlab.study import Executor, run_study
-    from lrlab.study.batch import _run_and_fit, edge_to_extend, extend_lrs, grid_lrs
+    from lrlab.study.batch import _run_and_fit, extend_lrs, grid_lrs
 
     spec = load_spec(finished["spec"])
     with Store(finished["out"] / "runs.db") as store:
         result = run_study(spec, store, Executor(dry=True))
         expected = grid_lrs(result.warmup.chosen.range_lr)
         for _ in range(result.plan.extra_lr_columns):  # replay: a column beyond the edge while a best sits at one
-            edge, _ = edge_to_extend(
-                _run_and_fit(spec, store, result.plan, result.warmup, expected, Executor(dry=True))
-            )
+            m = _run_and_fit(spec, store, result.plan, result.warmup, expected, Executor(dry=True))
+            edge = _reference_edge(m.optima, m.pick)
             if edge is None:
                 break
             expected = extend_lrs(expected, edge)

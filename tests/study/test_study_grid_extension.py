@@ -1,5 +1,6 @@
 """Step 2's LR columns beyond the grid's edge, on a stand-in for the runs: added one at a time, at most
-EXTRA_LR_COLUMNS, on the edge the chosen batch size's best LR sat at, and said so."""
+EXTRA_LR_COLUMNS, on the edge a batch size's best LR sat at (the kept one's first, else the majority's, low on a
+tie), and said so."""
 
 from __future__ import annotations
 
@@ -80,26 +81,60 @@ def test_measure_batch_extends_the_grid_as_often_as_the_plan_reserves_and_notes_
 def _measured(pick_edge: str | None, *other_edges: str | None, diverged: str | None = None) -> _Measured:
     pick = _optimum(1e-3, pick_edge, batch_size=8.0)
     others = [_optimum(1e-3, e, batch_size=16.0 * 2**k) for k, e in enumerate(other_edges)]
-    if diverged:
+    if diverged:  # every cell of this batch size diverged: optimum.py marks it "low", its loss infinite
         others.append(_optimum(1e-3, diverged, batch_size=1024.0, loss=math.inf))
     return _Measured([], None, [pick, *others], 0.01, pick, None, [])
 
 
 @pytest.mark.parametrize(
-    ("pick", "others", "diverged", "expected"),
+    ("pick", "others", "diverged", "expected", "why"),
     [
-        (None, (None, None), None, None),  # every best inside: nothing to add
-        (None, ("low", "low"), None, "low"),  # seed 3's grid: the chosen one inside, the others at the low edge
-        (None, ("high", None), None, "high"),
-        (None, ("low", "high"), None, "low"),  # a tie: low, where a wrong LR costs less
-        (None, ("high", "high", "low"), None, "high"),  # the majority
-        ("high", ("low", "low"), None, "high"),  # the chosen batch size's own edge first
-        ("low", (None, None), None, "low"),
-        (None, (None, None), "low", None),  # a batch size whose every cell diverged says nothing
+        (None, (None, None), None, None, ""),  # every best inside: nothing to add
+        (None, ("low", "low"), None, "low", "most"),  # seed 3's grid: the kept one inside, the others low
+        (None, ("high", None), None, "high", "most"),
+        (None, ("low", "high"), None, "low", "tie"),  # a tie: low, where a wrong LR costs less
+        (None, ("low", "high", "high"), None, "high", "most"),  # the majority, against the first batch size's
+        ("high", ("low", "low"), None, "high", "kept"),  # the kept batch size's own edge first
+        ("low", (None, None), None, "low", "kept"),
+        (None, (None, None), "low", "low", "most"),  # a batch size whose every cell diverged: the LRs are too high
     ],
 )
-def test_a_column_is_added_where_any_batch_sizes_best_lr_sits_at_an_edge(pick, others, diverged, expected):
-    edge, at = edge_to_extend(_measured(pick, *others, diverged=diverged))
+def test_a_column_is_added_where_any_batch_sizes_best_lr_sits_at_an_edge(pick, others, diverged, expected, why):
+    edge, reason, at = edge_to_extend(_measured(pick, *others, diverged=diverged))
     assert edge == expected
+    assert why in reason
     sizes = [8.0] * (pick == expected) + [16.0 * 2**k for k, e in enumerate(others) if e == expected]
+    sizes += [1024.0] * (diverged == expected)
     assert sorted(o.batch_size for o in at) == (sorted(sizes) if expected else [])
+
+
+def test_measure_batch_extends_below_when_only_the_other_batch_sizes_sit_at_the_low_edge(monkeypatch):
+    seen = []
+
+    def fake(spec, store, plan, step1, lrs, where):
+        seen.append(lrs)
+        inside = len(lrs) > 3  # after one column every best lies inside
+        pick = _optimum(sorted(lrs)[1], None, batch_size=8.0)
+        others = [_optimum(min(lrs), None if inside else "low", batch_size=b) for b in (16.0, 32.0)]
+        return _Measured([], None, [pick, *others], 0.01, pick, None, [])
+
+    class Plan:
+        grid_batches = (8, 16, 32)
+        extra_lr_columns = 2
+
+        def grid_steps(self, b, seq):
+            return 10
+
+    class Step1:
+        class chosen:
+            range_lr = 1e-3
+
+    class Spec:
+        seq_len = 8
+
+    monkeypatch.setattr(batch, "_run_and_fit", fake)
+    result = batch.measure_batch(Spec(), None, Plan(), Step1(), None)
+    assert [len(lrs) for lrs in seen] == [3, 4]
+    assert result.lrs == (2.5e-4, 5e-4, 1e-3, 2e-3)
+    (note,) = [n for n in result.notes if "was added" in n]
+    assert "batch sizes 16 and 32" in note and "low edge (0.0005" in note and "most batch sizes" in note

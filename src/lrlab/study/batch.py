@@ -1,21 +1,22 @@
 """Study step 2: the batch size and the peak LR, from a 3 x 3 grid of short runs at equal tokens.
 
-The grid crosses three batch sizes a factor 2 apart (up to min(2 x base, max_batch_size)) with three LRs a
-factor ``LR_FACTOR`` (2) apart around step 1's LR, for the optimizer and warmup step 1 chose; every cell trains
-the same tokens (cosine to 10%), with the gradient-noise-scale probe on (two micro-batches per step). When any
-batch size's best LR lies at the grid's lowest or highest LR, the grid adds one LR column a factor 2 beyond that
-edge at every batch size (its budget is reserved by lrlab.study.pilots) and is fitted again, up to twice (once on
-a budget whose cells would otherwise fall below ``MIN_STEPS``): step 1's LR can be a factor 4-8 off, an LR at
-the grid's edge is only a bound, and the batch-size law needs every batch size's optimum inside the grid. The
-edge is the chosen batch size's when its best sits at one, else the one most batch sizes sit at (low on a tie:
-above the optimum the loss rises faster than below it). Any batch size, not only the chosen one, because a
-short run's loss over LR can have a second, shallow minimum: on the benchmark's seed 3 the chosen batch size's
-best sat inside the grid (1.34e-2 and 2.67e-2 within 0.2% of each other) while its short-run best was 4x below,
-where the two other batch sizes' best LRs pointed (docs/study.md). With five columns each batch size's fit has
-residual degrees of freedom, so the pooled loss noise (1-3 degrees of freedom) becomes finite and enters the
-intervals and the larger-batch preference below; with three or four it is NaN and they use the bracket and no
-tolerance. The batch-size laws (lrlab.laws.batch: the best LR at each batch size, then the surge / sgd / power
-forms, chosen by leave-one-batch-size-out error) give the best LR at each batch size with an interval.
+The grid crosses three batch sizes a factor 2 apart (up to min(2 x base, max_batch_size)) with three LRs a factor
+``LR_FACTOR`` (2) apart around step 1's LR, for the optimizer and warmup step 1 chose; every cell trains the same
+tokens (cosine to 10%), with the gradient-noise-scale probe on (two micro-batches per step). When any batch size's
+best LR lies at the grid's lowest or highest LR, the grid adds one LR column a factor 2 beyond that edge at every
+batch size (its budget is reserved by lrlab.study.pilots) and is fitted again, up to twice (once on a budget whose
+cells would otherwise fall below ``MIN_STEPS``): step 1's LR can be a factor 4-8 off, an LR at the grid's edge is
+only a bound, and the batch-size law needs every batch size's optimum inside the grid. The edge is the chosen batch
+size's when its best sits at one, else the one most batch sizes sit at (low on a tie: above the optimum the loss
+rises faster than below it). Any batch size, not only the chosen one, because a short run's loss over LR can have a
+second, shallow minimum: on the benchmark's seed 3 the chosen batch size's best sat inside the grid (1.34e-2 and
+2.67e-2 within 0.2% of each other) while its short-run best was at least a factor 4 below the grid's lowest LR,
+where the two other batch sizes' best LRs pointed (docs/study.md). A batch size whose every cell diverged counts for
+the low edge (lrlab.laws.batch.optimum marks it so). With five columns each batch size's fit has residual degrees of
+freedom, so the pooled loss noise (1-3 degrees of freedom) becomes finite and enters the intervals and the
+larger-batch preference below; with three or four it is NaN and they use the bracket and no tolerance. The
+batch-size laws (lrlab.laws.batch: the best LR at each batch size, then the surge / sgd / power forms, chosen by
+leave-one-batch-size-out error) give the best LR at each batch size with an interval.
 
 The recommended batch size is the one whose best cell has the lowest loss; a larger batch size within the loss
 noise of it (the pooled sd of the grid's cells) is preferred, as it reaches the same loss in fewer steps. Its LR
@@ -135,18 +136,19 @@ def _run_and_fit(spec: StudySpec, store: Store, plan: PilotPlan, step1: WarmupRe
     return _Measured(runs, g, all_optima, noise, pick, next(iter(gns.values())), notes)
 
 
-def edge_to_extend(m: _Measured) -> tuple[str | None, list[Optimum]]:
-    """The grid edge to add a column beyond (None: every batch size's best LR is inside) and the batch sizes whose
-    best sits there: the chosen batch size's edge if it has one, else the edge most batch sizes sit at, low on a
-    tie (module docstring). Diverged batch sizes (no finite loss) say nothing."""
-    at = {e: [o for o in m.optima if o.at_grid_edge == e and math.isfinite(o.loss)] for e in ("low", "high")}
+def edge_to_extend(m: _Measured) -> tuple[str | None, str, list[Optimum]]:
+    """The grid edge to add a column beyond (None: every batch size's best LR is inside), why that edge, and the
+    batch sizes whose best sits there: the chosen batch size's edge if it has one, else the edge most batch sizes
+    sit at, low on a tie (module docstring). A batch size whose every cell diverged sits at the low edge."""
+    at = {e: [o for o in m.optima if o.at_grid_edge == e] for e in ("low", "high")}
     if m.pick.at_grid_edge in at:
-        edge = m.pick.at_grid_edge
-    elif at["low"] or at["high"]:
-        edge = "low" if len(at["low"]) >= len(at["high"]) else "high"
-    else:
-        return None, []
-    return edge, at[edge]
+        return m.pick.at_grid_edge, "the kept batch size's", at[m.pick.at_grid_edge]
+    if not (at["low"] or at["high"]):
+        return None, "", []
+    if len(at["low"]) == len(at["high"]):
+        return "low", "a tie between the edges: the low one", at["low"]
+    edge = "low" if len(at["low"]) > len(at["high"]) else "high"
+    return edge, "most batch sizes'", at[edge]
 
 
 def measure_batch(spec: StudySpec, store: Store, plan: PilotPlan, step1: WarmupResult, where: Executor) -> BatchResult:
@@ -154,13 +156,15 @@ def measure_batch(spec: StudySpec, store: Store, plan: PilotPlan, step1: WarmupR
     m = _run_and_fit(spec, store, plan, step1, lrs, where)
     added = []
     for _ in range(plan.extra_lr_columns):
-        edge, at = edge_to_extend(m)
+        edge, why, at = edge_to_extend(m)
         if edge is None:
             break
+        old_edge = min(lrs) if edge == "low" else max(lrs)
         lrs = extend_lrs(lrs, edge)
-        who = ", ".join(f"{int(o.batch_size)}" for o in at)
+        sizes = [str(int(o.batch_size)) for o in at]
+        who = f"batch sizes {', '.join(sizes[:-1])} and {sizes[-1]}" if len(sizes) > 1 else f"batch size {sizes[0]}"
         added.append(
-            f"the best LR of batch size {who} lay at the grid's {edge} edge: a column at LR"
+            f"the best LR of {who} lay at the grid's {edge} edge ({old_edge:.3g}; {why}): a column at LR"
             f" {(min(lrs) if edge == 'low' else max(lrs)):.3g} was added"
         )
         m = _run_and_fit(spec, store, plan, step1, lrs, where)

@@ -8,8 +8,8 @@ second reserved LR column of step 2 was added later, after the benchmark's seed-
   search (at most 10%: its trials are single steps on one batch) and two short runs with and without warmup
   (30% each);
 - step 2 (batch size and peak LR), 35%: a 3 x 3 grid of batch sizes and LRs, every cell the same tokens, and two
-  more LR columns kept in reserve for when the best LR lies at the grid's edge (unspent otherwise; one where two
-  would leave cells shorter than ``MIN_STEPS``);
+  more LR columns kept in reserve for when a batch size's best LR lies at the grid's edge (unspent otherwise; one
+  where two would leave cells shorter than ``MIN_STEPS``);
 - step 3 (schedule), 50%: a constant and a cosine pilot at the chosen batch size and LR, 25% each: the laws
   extrapolate from them to the full run, so they get the largest share.
 
@@ -27,7 +27,7 @@ from lrlab.train.config import LIMITS
 STEP_SHARES = {"warmup": 0.15, "grid": 0.35, "schedule": 0.5}
 RANGE_PART, CATAPULT_PART, WARMUP_RUN_PART = 0.3, 0.1, 0.3  # of one optimizer's step-1 tokens
 GRID_BATCHES, GRID_LRS = 3, 3
-# LR columns the grid may add, one at a time, beyond the edge its best LR sits at (budget allowing)
+# LR columns the grid may add, one at a time, beyond the edge a batch size's best LR sits at (budget allowing)
 EXTRA_LR_COLUMNS = 2
 SCHEDULE_PILOTS = 2
 MIN_STEPS = 10  # the shortest pilot run the study trusts to say anything
