@@ -18,6 +18,26 @@ def _optimum(lr: float, edge: str | None, batch_size: float = 16.0, loss: float 
     return Optimum(batch_size, lr, (lr / 2, lr * 2), math.nan if edge else 0.1, edge, loss, "cell", 3, 0)
 
 
+def _measure_batch(batches: tuple[int, ...], reserved: int):
+    """measure_batch on stand-ins for the spec, plan and step 1 (step 1's LR 1e-3; its runs are monkeypatched)."""
+
+    class Plan:
+        grid_batches = batches
+        extra_lr_columns = reserved
+
+        def grid_steps(self, b, seq):
+            return 10
+
+    class Step1:
+        class chosen:
+            range_lr = 1e-3
+
+    class Spec:
+        seq_len = 8
+
+    return batch.measure_batch(Spec(), None, Plan(), Step1(), None)
+
+
 def test_extend_lrs_adds_one_lr_a_factor_two_beyond_the_edge():
     lrs = grid_lrs(1e-3)
     assert lrs == (5e-4, 1e-3, 2e-3)
@@ -49,22 +69,8 @@ def test_measure_batch_extends_the_grid_as_often_as_the_plan_reserves_and_notes_
         lr = {"low": min(lrs), "high": max(lrs), None: sorted(lrs)[1]}[edge]
         return _Measured([], None, [_optimum(lr, edge)], 0.01, _optimum(lr, edge), None, [])
 
-    class Plan:
-        grid_batches = (16,)
-        extra_lr_columns = reserved
-
-        def grid_steps(self, b, seq):
-            return 10
-
-    class Step1:
-        class chosen:
-            range_lr = 1e-3
-
-    class Spec:
-        seq_len = 8
-
     monkeypatch.setattr(batch, "_run_and_fit", fake)
-    result = batch.measure_batch(Spec(), None, Plan(), Step1(), None)
+    result = _measure_batch((16,), reserved)
     assert len(seen) == len(edges) and len(result.lrs) == columns
     assert [len(lrs) for lrs in seen] == [3, 4, 5][: len(edges)]
     added = [n for n in result.notes if "was added" in n]
@@ -118,22 +124,8 @@ def test_measure_batch_extends_below_when_only_the_other_batch_sizes_sit_at_the_
         others = [_optimum(min(lrs), None if inside else "low", batch_size=b) for b in (16.0, 32.0)]
         return _Measured([], None, [pick, *others], 0.01, pick, None, [])
 
-    class Plan:
-        grid_batches = (8, 16, 32)
-        extra_lr_columns = 2
-
-        def grid_steps(self, b, seq):
-            return 10
-
-    class Step1:
-        class chosen:
-            range_lr = 1e-3
-
-    class Spec:
-        seq_len = 8
-
     monkeypatch.setattr(batch, "_run_and_fit", fake)
-    result = batch.measure_batch(Spec(), None, Plan(), Step1(), None)
+    result = _measure_batch((8, 16, 32), 2)
     assert [len(lrs) for lrs in seen] == [3, 4]
     assert result.lrs == (2.5e-4, 5e-4, 1e-3, 2e-3)
     (note,) = [n for n in result.notes if "was added" in n]
