@@ -159,13 +159,14 @@ def measure_batch(spec: StudySpec, store: Store, plan: PilotPlan, step1: WarmupR
         edge, why, at = edge_to_extend(m)
         if edge is None:
             break
-        old_edge = min(lrs) if edge == "low" else max(lrs)
+        edge_lr = min if edge == "low" else max
+        old_edge = edge_lr(lrs)
         lrs = extend_lrs(lrs, edge)
         sizes = [str(int(o.batch_size)) for o in at]
         who = f"batch sizes {', '.join(sizes[:-1])} and {sizes[-1]}" if len(sizes) > 1 else f"batch size {sizes[0]}"
         added.append(
             f"the best LR of {who} lay at the grid's {edge} edge ({old_edge:.3g}; {why}): a column at LR"
-            f" {(min(lrs) if edge == 'low' else max(lrs)):.3g} was added"
+            f" {edge_lr(lrs):.3g} was added"
         )
         m = _run_and_fit(spec, store, plan, step1, lrs, where)
     pick, g, notes = m.pick, m.grid_fit, added + m.notes
